@@ -1,0 +1,99 @@
+import path from 'node:path';
+
+/** Parley's whole configuration, read once from the environment and validated at start. */
+export interface Config {
+  /** Unset: `parley dev` starts an embedded PostgreSQL under the data dir. */
+  databaseUrl: string | undefined;
+  /** Unset: `parley dev` starts a Temporal dev server. */
+  temporalAddress: string | undefined;
+  temporalNamespace: string;
+  taskQueue: string;
+  port: number;
+  host: string;
+  adminToken: string | undefined;
+  secretKey: string | undefined;
+  openaiApiKey: string | undefined;
+  anthropicApiKey: string | undefined;
+  dataDir: string;
+  workspacesDir: string;
+  temporalCliPath: string | undefined;
+  temporalUiPort: number;
+  maxSteps: number;
+  /** Bounds all retries of one LLM step (Temporal schedule-to-close). */
+  llmStepTimeoutMs: number;
+  eventCoalesceMs: number;
+  bodyLimitBytes: number;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = [];
+  const str = (name: string): string | undefined => {
+    const v = env[name]?.trim();
+    return v ? v : undefined;
+  };
+  const int = (name: string, def: number, min: number, max: number): number => {
+    const raw = str(name);
+    if (raw === undefined) return def;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${name}=${JSON.stringify(raw)} must be an integer between ${min} and ${max}`);
+      return def;
+    }
+    return n;
+  };
+
+  const databaseUrl = str('DATABASE_URL');
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    problems.push('DATABASE_URL must be a postgres:// or postgresql:// connection URL');
+  }
+  const temporalAddress = str('TEMPORAL_ADDRESS');
+  if (temporalAddress && !/^[^\s/:]+:\d+$/.test(temporalAddress)) {
+    problems.push(`TEMPORAL_ADDRESS=${JSON.stringify(temporalAddress)} must be host:port, e.g. localhost:7233`);
+  }
+  const taskQueue = str('PARLEY_TASK_QUEUE') ?? 'parley';
+  const secretKey = str('PARLEY_SECRET_KEY');
+  if (secretKey !== undefined && secretKey.length < 16) {
+    problems.push('PARLEY_SECRET_KEY must be at least 16 characters (it encrypts provider API keys at rest)');
+  }
+  const adminToken = str('PARLEY_ADMIN_TOKEN');
+  if (adminToken !== undefined && adminToken.length < 16) {
+    problems.push('PARLEY_ADMIN_TOKEN must be at least 16 characters');
+  }
+  const dataDir = path.resolve(str('PARLEY_DATA_DIR') ?? '.parley');
+
+  const config: Config = {
+    databaseUrl,
+    temporalAddress,
+    temporalNamespace: str('TEMPORAL_NAMESPACE') ?? 'default',
+    taskQueue,
+    port: int('PORT', 8080, 0, 65535),
+    host: str('HOST') ?? '0.0.0.0',
+    adminToken,
+    secretKey,
+    openaiApiKey: str('OPENAI_API_KEY'),
+    anthropicApiKey: str('ANTHROPIC_API_KEY'),
+    dataDir,
+    workspacesDir: path.resolve(str('PARLEY_WORKSPACES_DIR') ?? path.join(dataDir, 'workspaces')),
+    temporalCliPath: str('TEMPORAL_CLI_PATH'),
+    temporalUiPort: int('PARLEY_TEMPORAL_UI_PORT', 8233, 1, 65535),
+    maxSteps: int('PARLEY_MAX_STEPS', 100, 1, 10_000),
+    llmStepTimeoutMs: int('PARLEY_LLM_STEP_TIMEOUT_MS', 10 * 60_000, 1_000, 24 * 3_600_000),
+    eventCoalesceMs: int('PARLEY_EVENT_COALESCE_MS', 20, 0, 1_000),
+    bodyLimitBytes: int('PARLEY_BODY_LIMIT_BYTES', 1024 * 1024, 1024, 100 * 1024 * 1024),
+    logLevel: str('LOG_LEVEL') ?? 'info',
+  };
+  if (problems.length) throw new ConfigError(problems);
+  return config;
+}

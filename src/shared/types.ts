@@ -1,0 +1,72 @@
+// The shapes clients see (REST, SSE) and the rest of Parley stores. Paths and names here are the
+// public contract from the API issue: change them only with a migration plan for clients.
+
+export type ChatStatus = 'pending' | 'running' | 'waiting' | 'error';
+export type Role = 'user' | 'assistant' | 'tool' | 'system';
+export type Visibility = 'user' | 'model' | 'both';
+export type ProviderType = 'openai' | 'anthropic' | 'openai-compatible';
+
+export interface TextPart { type: 'text'; text: string }
+/** Reasoning ("thinking"). `signature`/`redacted` let Anthropic thinking blocks be replayed verbatim. */
+export interface ReasoningPart { type: 'reasoning'; text: string; signature?: string; redacted?: string }
+export interface ToolCallPart { type: 'tool_call'; toolCallId: string; name: string; args: unknown }
+export interface ToolResultPart { type: 'tool_result'; toolCallId: string; name: string; result: unknown; isError: boolean }
+export type MessagePart = TextPart | ReasoningPart | ToolCallPart | ToolResultPart;
+
+export interface Usage {
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+  reasoningTokens: number;
+}
+
+export const emptyUsage = (): Usage => ({
+  inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0,
+});
+
+export interface Message {
+  id: string;
+  chatId: string;
+  role: Role;
+  parts: MessagePart[];
+  createdAt: string;
+  model?: string;
+  usage?: Usage;
+}
+
+export interface ErrorInfo {
+  message: string;
+  /** Stable machine-readable class, e.g. `auth`, `rate_limit`, `context_length`, `interrupted`. */
+  kind: string;
+  retryable: boolean;
+  provider?: string;
+  statusCode?: number;
+}
+
+/** Streaming deltas of a part: text/reasoning carry only the new text; tool_call streams argsDelta, then args. */
+export type StreamPart =
+  | TextPart
+  | ReasoningPart
+  | { type: 'tool_call'; toolCallId: string; name: string; argsDelta?: string; args?: unknown }
+  | ToolResultPart;
+
+export interface ChatEventDataMap {
+  status: { status: ChatStatus; lastError?: ErrorInfo | null };
+  message_part: { messageId: string; attempt: number; part: StreamPart };
+  message: Message;
+  retry: { attempt: number; delayMs: number; error: ErrorInfo; retryingAt: string };
+  error: ErrorInfo;
+  queue_update: { queue: QueuedMessage[] };
+  title: { title: string };
+}
+export type ChatEventType = keyof ChatEventDataMap;
+export const chatEventTypes: readonly ChatEventType[] = [
+  'status', 'message_part', 'message', 'retry', 'error', 'queue_update', 'title',
+];
+
+export type NewChatEvent = { [K in ChatEventType]: { type: K; data: ChatEventDataMap[K] } }[ChatEventType];
+/** A stored event: `id` is strictly increasing per chat. */
+export type ChatEvent = NewChatEvent & { id: number; chatId: string };
+
+export interface QueuedMessage { id: string; chatId: string; content: string; createdAt: string }

@@ -1,0 +1,54 @@
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { WorkflowIdConflictPolicy } from '@temporalio/common';
+import type { ChatWorkflowInput } from '../workflows/types.ts';
+import { chatWorkflowId } from '../workflows/types.ts';
+
+/** How the API (and CLI) drive chat workflows. Kept small so route handlers don't touch Temporal APIs. */
+export interface ChatWorkflows {
+  /** Starts the chat's workflow, or tells the running one there is work queued in PostgreSQL. */
+  wake(chat: { id: string; ownerId: string; model?: string | null }): Promise<void>;
+  /** Sends the `interrupt` signal; false when no workflow is running for the chat. */
+  interrupt(chatId: string, reason?: string): Promise<boolean>;
+  /** Cancels the chat's workflow (used when deleting a chat); false when none is running. */
+  cancel(chatId: string): Promise<boolean>;
+}
+
+export function createChatWorkflows(client: Client, taskQueue: string): ChatWorkflows {
+  return {
+    async wake(chat) {
+      const input: ChatWorkflowInput = { chatId: chat.id };
+      await client.workflow.signalWithStart('chatWorkflow', {
+        workflowId: chatWorkflowId(chat.id),
+        taskQueue,
+        args: [input],
+        signal: 'wake',
+        signalArgs: [],
+        workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+        typedSearchAttributes: undefined,
+        searchAttributes: {
+          ParleyChatId: [chat.id],
+          ParleyUserId: [chat.ownerId],
+          ...(chat.model ? { ParleyModel: [chat.model] } : {}),
+        },
+      });
+    },
+    async interrupt(chatId, reason) {
+      try {
+        await client.workflow.getHandle(chatWorkflowId(chatId)).signal('interrupt', reason ? { reason } : {});
+        return true;
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return false;
+        throw err;
+      }
+    },
+    async cancel(chatId) {
+      try {
+        await client.workflow.getHandle(chatWorkflowId(chatId)).cancel();
+        return true;
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return false;
+        throw err;
+      }
+    },
+  };
+}

@@ -1,0 +1,22 @@
+// Names shared by the workflow, its callers (API, CLI) and operators (`temporal workflow signal`).
+
+export const chatWorkflowId = (chatId: string): string => `chat-${chatId}`;
+
+export interface ChatWorkflowInput {
+  chatId: string;
+  /** Set by continue-as-new: a turn the previous run already began and this run must execute. */
+  carryTurn?: number;
+}
+
+/** Payload of the `interrupt` signal; optional so `temporal workflow signal --name interrupt` works bare. */
+export interface InterruptInput { reason?: string }
+
+/** Answer of the `state` query. */
+export interface ChatWorkflowState {
+  status: 'starting' | 'running' | 'waiting' | 'error' | 'completed';
+  turn: number;
+  step: number;
+  queueLength: number;
+  lastContextTokens: number | null;
+  lastError: string | null;
+}
