@@ -58,6 +58,8 @@ CREATE TABLE chats (
   archived        boolean NOT NULL DEFAULT false,
   -- Number of the latest turn started; messages are keyed by (turn, step, idx).
   turn            integer NOT NULL DEFAULT 0,
+  -- Temporal run that set status 'running': tells a retried activity of that run from a stale run.
+  active_run_id   text,
   -- Allocator for the per-chat event log: taking the row lock serialises appends per chat,
   -- so event ids commit in order and a reader resuming after N never misses one.
   last_event_id   bigint NOT NULL DEFAULT 0,
@@ -85,6 +87,9 @@ CREATE TABLE messages (
   model         text,
   usage         jsonb,
   cost_micros   bigint,
+  -- Set once an assistant message is complete ('interrupted' for a kept partial): a retried step
+  -- returns the stored message instead of calling (and paying) the provider again.
+  finish_reason text,
   created_at    timestamptz NOT NULL DEFAULT now(),
   UNIQUE (chat_id, turn, step, idx)
 );

@@ -22,6 +22,7 @@ export interface Config {
   /** Bounds all retries of one LLM step (Temporal schedule-to-close). */
   llmStepTimeoutMs: number;
   eventCoalesceMs: number;
+  toolLimits: { executeTimeoutMs: number; executeMaxTimeoutMs: number; outputCapBytes: number };
   bodyLimitBytes: number;
   logLevel: string;
 }
@@ -91,6 +92,11 @@ export function loadConfig(env: Env = process.env): Config {
     maxSteps: int('PARLEY_MAX_STEPS', 100, 1, 10_000),
     llmStepTimeoutMs: int('PARLEY_LLM_STEP_TIMEOUT_MS', 10 * 60_000, 1_000, 24 * 3_600_000),
     eventCoalesceMs: int('PARLEY_EVENT_COALESCE_MS', 20, 0, 1_000),
+    toolLimits: {
+      executeTimeoutMs: int('PARLEY_EXECUTE_TIMEOUT_MS', 10_000, 100, 24 * 3_600_000),
+      executeMaxTimeoutMs: int('PARLEY_EXECUTE_MAX_TIMEOUT_MS', 600_000, 100, 24 * 3_600_000),
+      outputCapBytes: 32 * 1024,
+    },
     bodyLimitBytes: int('PARLEY_BODY_LIMIT_BYTES', 1024 * 1024, 1024, 100 * 1024 * 1024),
     logLevel: str('LOG_LEVEL') ?? 'info',
   };

@@ -1,3 +1,5 @@
+import type { TurnSettings } from '../activities/types.ts';
+
 // Names shared by the workflow, its callers (API, CLI) and operators (`temporal workflow signal`).
 
 export const chatWorkflowId = (chatId: string): string => `chat-${chatId}`;
@@ -6,6 +8,7 @@ export interface ChatWorkflowInput {
   chatId: string;
   /** Set by continue-as-new: a turn the previous run already began and this run must execute. */
   carryTurn?: number;
+  carrySettings?: TurnSettings;
 }
 
 /** Payload of the `interrupt` signal; optional so `temporal workflow signal --name interrupt` works bare. */

@@ -1,0 +1,22 @@
+import { Context } from '@temporalio/activity';
+import { advanceChat } from '../db/turns.ts';
+import { notifyInterrupt } from '../worker/interrupts.ts';
+import { createLlmActivity, type LlmDeps } from './llm.ts';
+import { createToolActivity } from './tools.ts';
+import type { AdvanceChatInput, ChatActivities, ChatLocalActivities } from './types.ts';
+
+export type ActivityDeps = LlmDeps;
+
+/** All activities of the chat workflow, bound to this worker's PostgreSQL, event log and providers. */
+export function createActivities(deps: ActivityDeps): ChatActivities & ChatLocalActivities {
+  return {
+    advanceChat: (input: AdvanceChatInput) =>
+      advanceChat(deps.pool, deps.events, input, Context.current().info.workflowExecution?.runId ?? '', {
+        maxSteps: deps.config.maxSteps,
+        llmStepTimeoutMs: deps.config.llmStepTimeoutMs,
+      }),
+    llmStep: createLlmActivity(deps),
+    runToolCall: createToolActivity(deps),
+    broadcastInterrupt: ({ chatId, turn }) => notifyInterrupt(deps.pool, chatId, turn),
+  };
+}

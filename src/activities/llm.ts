@@ -1,0 +1,176 @@
+import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
+import type { Config } from '../config.ts';
+import { costMicros, findCompletedStep, loadChatModel, loadPromptMessages, saveStepMessage, stepMessageId } from '../db/turns.ts';
+import type { Pool } from '../db/pool.ts';
+import { createPartPublisher } from '../events/part-publisher.ts';
+import type { EventLog, PartPublisher } from '../events/types.ts';
+import { classifyProviderError } from '../providers/errors.ts';
+import type { LlmProvider, LlmStreamEvent } from '../providers/types.ts';
+import type { MessagePart, ToolCallPart, Usage } from '../shared/types.ts';
+import { emptyUsage } from '../shared/types.ts';
+import { toolSpecs } from '../tools/index.ts';
+import type { InterruptRegistry } from '../worker/interrupts.ts';
+import type { LlmStepResult, StepRef } from './types.ts';
+import { announceRetry, toApplicationFailure, workerShutdownFailure } from './failures.ts';
+import { buildPrompt } from './prompt.ts';
+
+export interface LlmDeps {
+  config: Config;
+  pool: Pool;
+  events: EventLog;
+  interrupts: InterruptRegistry;
+  providerFor(providerId: string): Promise<{ provider: LlmProvider; name: string }>;
+}
+
+/** Accumulates normalised stream events into message parts, publishing each delta as it comes. */
+class StepAccumulator {
+  readonly parts: MessagePart[] = [];
+  usage: Usage = emptyUsage();
+  finishReason: string | null = null;
+  private open: MessagePart | null = null;
+  private readonly calls = new Map<string, { part: ToolCallPart; raw: string }>();
+  private readonly publisher: PartPublisher;
+
+  constructor(publisher: PartPublisher) {
+    this.publisher = publisher;
+  }
+
+  add(ev: LlmStreamEvent): void {
+    switch (ev.type) {
+      case 'text_delta':
+      case 'reasoning_delta': {
+        const type = ev.type === 'text_delta' ? 'text' : 'reasoning';
+        if (this.open?.type !== type) this.parts.push((this.open = { type, text: '' }));
+        (this.open as { text: string }).text += ev.text;
+        this.publisher.part({ type, text: ev.text });
+        break;
+      }
+      case 'reasoning_end': {
+        let part = this.open?.type === 'reasoning' ? this.open : null;
+        if (!part) this.parts.push((part = { type: 'reasoning', text: '' }));
+        if (ev.signature) part.signature = ev.signature;
+        if (ev.redacted) part.redacted = ev.redacted;
+        this.open = null;
+        break;
+      }
+      case 'tool_call_start': {
+        const part: ToolCallPart = { type: 'tool_call', toolCallId: ev.toolCallId, name: ev.name, args: {} };
+        this.parts.push(part);
+        this.calls.set(ev.toolCallId, { part, raw: '' });
+        this.open = null;
+        this.publisher.part({ type: 'tool_call', toolCallId: ev.toolCallId, name: ev.name, argsDelta: '' });
+        break;
+      }
+      case 'tool_call_delta': {
+        const call = this.calls.get(ev.toolCallId);
+        if (!call) break;
+        call.raw += ev.argsDelta;
+        this.publisher.part({ type: 'tool_call', toolCallId: ev.toolCallId, name: call.part.name, argsDelta: ev.argsDelta });
+        break;
+      }
+      case 'tool_call_end': {
+        const call = this.calls.get(ev.toolCallId);
+        if (!call) break;
+        call.part.args = ev.args;
+        this.publisher.part({ type: 'tool_call', toolCallId: ev.toolCallId, name: call.part.name, args: ev.args });
+        break;
+      }
+      case 'finish':
+        this.usage = ev.usage;
+        this.finishReason = ev.reason;
+        break;
+    }
+  }
+
+  /** For a kept partial: tool calls whose arguments never completed get what arrived, if it parses. */
+  closePartialCalls(): void {
+    for (const { part, raw } of this.calls.values()) {
+      if (part.args && Object.keys(part.args as object).length) continue;
+      try { part.args = raw ? JSON.parse(raw) : {}; } catch { part.args = {}; }
+    }
+  }
+
+  toolCalls(): ToolCallPart[] {
+    return this.parts.filter((p): p is ToolCallPart => p.type === 'tool_call');
+  }
+}
+
+export function contextTokensOf(u: Usage): number {
+  return u.inputTokens + u.cacheReadTokens + u.cacheWriteTokens;
+}
+
+export function createLlmActivity(deps: LlmDeps) {
+  return async function llmStep(ref: StepRef): Promise<LlmStepResult> {
+    const ctx = Context.current();
+    const { attempt } = ctx.info;
+    const messageId = stepMessageId(ref.chatId, ref.turn, ref.step, 0);
+
+    // An earlier attempt finished this step (its result was lost): answer from PostgreSQL, don't pay twice.
+    const done = await findCompletedStep(deps.pool, ref.chatId, ref.turn, ref.step);
+    if (done) {
+      const calls = done.message.parts.filter((p): p is ToolCallPart => p.type === 'tool_call');
+      return {
+        messageId, finishReason: done.finishReason, interrupted: done.finishReason === 'interrupted',
+        toolCalls: done.finishReason === 'interrupted' ? [] : calls.map((c) => ({ toolCallId: c.toolCallId, name: c.name })),
+        contextTokens: done.message.usage ? contextTokensOf(done.message.usage) : 0,
+      };
+    }
+
+    const model = await loadChatModel(deps.pool, ref.chatId);
+    if (!model) {
+      throw toApplicationFailure({ kind: 'model_not_found', retryable: false, message: 'The chat has no model and no default model is configured.' });
+    }
+    const { provider, name: providerName } = await deps.providerFor(model.providerId);
+    const messages = buildPrompt(await loadPromptMessages(deps.pool, ref.chatId));
+
+    const interrupt = deps.interrupts.register(ref.chatId, ref.turn);
+    const signal = AbortSignal.any([ctx.cancellationSignal, interrupt.signal]);
+    const publisher = createPartPublisher(deps.events, { chatId: ref.chatId, messageId, attempt, coalesceMs: deps.config.eventCoalesceMs });
+    const acc = new StepAccumulator(publisher);
+    try {
+      try {
+        for await (const ev of provider.stream({
+          model: model.model, messages, tools: toolSpecs, signal, options: model.options,
+          ...(model.maxOutputTokens ? { maxOutputTokens: model.maxOutputTokens } : {}),
+        })) {
+          acc.add(ev);
+          ctx.heartbeat();
+        }
+        if (signal.aborted) throw signal.reason;
+      } catch (err) {
+        if (!signal.aborted) throw err;
+        // Worker shutdown is not an interrupt: the step is retried elsewhere, nothing is settled.
+        if (ctx.cancellationDetails?.workerShutdown) throw workerShutdownFailure();
+        await publisher.flush().catch(() => {});
+        acc.closePartialCalls();
+        await saveStepMessage(deps.pool, deps.events, {
+          chatId: ref.chatId, turn: ref.turn, step: ref.step, parts: acc.parts, modelId: model.modelId, model: model.model,
+          usage: acc.usage, costMicros: costMicros(acc.usage, model.pricing), finishReason: 'interrupted', contextTokens: contextTokensOf(acc.usage),
+        });
+        // Cancelled through Temporal: acknowledge it; interrupted through the fast path: report it.
+        if (ctx.cancellationSignal.aborted) throw new CancelledFailure('interrupted');
+        return { messageId, toolCalls: [], finishReason: 'interrupted', contextTokens: contextTokensOf(acc.usage), interrupted: true };
+      }
+      await publisher.flush();
+      const usage = acc.usage;
+      await saveStepMessage(deps.pool, deps.events, {
+        chatId: ref.chatId, turn: ref.turn, step: ref.step, parts: acc.parts, modelId: model.modelId, model: model.model,
+        usage, costMicros: costMicros(usage, model.pricing), finishReason: acc.finishReason ?? 'stop', contextTokens: contextTokensOf(usage),
+      });
+      return {
+        messageId,
+        toolCalls: acc.toolCalls().map((c) => ({ toolCallId: c.toolCallId, name: c.name })),
+        finishReason: acc.finishReason ?? 'stop',
+        contextTokens: contextTokensOf(usage),
+        interrupted: false,
+      };
+    } catch (err) {
+      if (err instanceof CancelledFailure) throw err;
+      const failure = err instanceof ApplicationFailure ? err : toApplicationFailure(classifyProviderError(err, providerName));
+      if (!failure.nonRetryable) await announceRetry(deps.events, ref.chatId, failure);
+      throw failure;
+    } finally {
+      interrupt.release();
+    }
+  };
+}

@@ -1,0 +1,59 @@
+import { CancelledFailure, Context } from '@temporalio/activity';
+import type { Config } from '../config.ts';
+import type { Pool } from '../db/pool.ts';
+import { loadToolCall, saveToolResult } from '../db/turns.ts';
+import type { EventLog } from '../events/types.ts';
+import { ensureWorkspace, runTool } from '../tools/index.ts';
+import type { InterruptRegistry } from '../worker/interrupts.ts';
+import { workerShutdownFailure } from './failures.ts';
+import type { ToolCallRef, ToolCallResult } from './types.ts';
+
+export interface ToolDeps {
+  config: Config;
+  pool: Pool;
+  events: EventLog;
+  interrupts: InterruptRegistry;
+}
+
+const HEARTBEAT_MS = 1_000;
+
+export function createToolActivity(deps: ToolDeps) {
+  return async function runToolCall(ref: ToolCallRef): Promise<ToolCallResult> {
+    const ctx = Context.current();
+    const { call, recorded } = await loadToolCall(deps.pool, ref.chatId, ref.turn, ref.step, ref.toolCallId);
+    // Recorded by an earlier attempt whose completion was lost: never run the tool twice.
+    if (recorded) return { isError: recorded.isError, interrupted: false, replayed: true };
+
+    const name = call?.name ?? 'unknown';
+    const save = (result: unknown, isError: boolean) => saveToolResult(deps.pool, deps.events, {
+      chatId: ref.chatId, turn: ref.turn, step: ref.step, index: ref.index, attempt: ctx.info.attempt,
+      part: { type: 'tool_result', toolCallId: ref.toolCallId, name, result, isError },
+    });
+    if (!call) {
+      await save(`No tool call ${ref.toolCallId} in this step.`, true);
+      return { isError: true, interrupted: false, replayed: false };
+    }
+
+    const interrupt = deps.interrupts.register(ref.chatId, ref.turn);
+    const signal = AbortSignal.any([ctx.cancellationSignal, interrupt.signal]);
+    // Heartbeats keep a long tool alive in Temporal's eyes and carry cancellation back to us.
+    const beat = setInterval(() => ctx.heartbeat(), HEARTBEAT_MS);
+    try {
+      const workspaceDir = await ensureWorkspace(deps.config.workspacesDir, ref.chatId);
+      const outcome = await runTool(call.name, call.args, {
+        workspaceDir, signal, limits: deps.config.toolLimits,
+      });
+      await save(outcome.result, outcome.isError);
+      return { isError: outcome.isError, interrupted: false, replayed: false };
+    } catch (err) {
+      if (!signal.aborted) throw err;
+      if (ctx.cancellationDetails?.workerShutdown) throw workerShutdownFailure();
+      // The turn settles this call with an "interrupted" result (it closes every dangling call).
+      if (ctx.cancellationSignal.aborted) throw new CancelledFailure('interrupted');
+      return { isError: true, interrupted: true, replayed: false };
+    } finally {
+      clearInterval(beat);
+      interrupt.release();
+    }
+  };
+}

@@ -1,0 +1,10 @@
+import type {} from 'fastify';
+
+export interface AuthUser { id: string; username: string; role: 'admin' | 'member' }
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the auth hook on every /api/v1 route. */
+    user: AuthUser;
+  }
+}

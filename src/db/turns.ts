@@ -1,0 +1,279 @@
+// The workflow's side of the transcript: beginning and settling turns, loading prompts, storing
+// assistant messages and tool results. Every write is idempotent per (turn, step, idx) so a
+// retried activity never leaves two copies of anything.
+import { createHash } from 'node:crypto';
+import type { AdvanceChatInput, AdvanceChatResult, TurnSettings } from '../activities/types.ts';
+import type { EventLog } from '../events/types.ts';
+import type { PromptMessage } from '../providers/types.ts';
+import type {
+  ChatStatus, ErrorInfo, Message, MessagePart, NewChatEvent, QueuedMessage, ToolCallPart, Usage,
+} from '../shared/types.ts';
+import { withTransaction, type Pool, type PoolClient } from './pool.ts';
+
+export const INTERRUPTED_RESULT = 'Interrupted before it produced a result.';
+
+/** Stable id of a turn's step message, so every attempt of a step streams under the same id. */
+export function stepMessageId(chatId: string, turn: number, step: number, idx: number): string {
+  const h = createHash('sha256').update(`${chatId}/${turn}/${step}/${idx}`).digest('hex');
+  // Shaped as a UUIDv8 (custom) so it fits the uuid column.
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+interface MessageRow {
+  id: string; chat_id: string; role: Message['role']; parts: MessagePart[]; created_at: Date;
+  model: string | null; usage: Usage | null;
+}
+
+export function rowToMessage(r: MessageRow): Message {
+  return {
+    id: r.id,
+    chatId: r.chat_id,
+    role: r.role,
+    parts: r.parts,
+    createdAt: r.created_at.toISOString(),
+    ...(r.model ? { model: r.model } : {}),
+    ...(r.usage ? { usage: r.usage } : {}),
+  };
+}
+
+const MESSAGE_COLUMNS = 'id, chat_id, role, parts, created_at, model, usage';
+
+async function queueOf(tx: PoolClient, chatId: string): Promise<QueuedMessage[]> {
+  const { rows } = await tx.query(
+    'SELECT id, chat_id, content, created_at FROM queued_messages WHERE chat_id = $1 ORDER BY position',
+    [chatId],
+  );
+  return rows.map((r) => ({ id: r.id, chatId: r.chat_id, content: r.content, createdAt: r.created_at.toISOString() }));
+}
+
+/**
+ * Writes an error tool result for every tool call of `turn` that has none, so the next prompt is
+ * valid for every provider (each tool call must be answered).
+ */
+async function closeDanglingToolCalls(tx: PoolClient, chatId: string, turn: number): Promise<Message[]> {
+  const { rows } = await tx.query(
+    `SELECT m.step, m.parts FROM messages m WHERE m.chat_id = $1 AND m.turn = $2 AND m.role = 'assistant' ORDER BY m.step`,
+    [chatId, turn],
+  );
+  const closed: Message[] = [];
+  for (const row of rows as Array<{ step: number; parts: MessagePart[] }>) {
+    const calls = row.parts.filter((p): p is ToolCallPart => p.type === 'tool_call');
+    for (const [index, call] of calls.entries()) {
+      const part: MessagePart = { type: 'tool_result', toolCallId: call.toolCallId, name: call.name, result: INTERRUPTED_RESULT, isError: true };
+      const res = await tx.query(
+        `INSERT INTO messages (id, chat_id, turn, step, idx, role, parts, tool_call_id)
+         VALUES ($1, $2, $3, $4, $5, 'tool', $6, $7)
+         ON CONFLICT DO NOTHING RETURNING ${MESSAGE_COLUMNS}`,
+        [stepMessageId(chatId, turn, row.step, index + 1), chatId, turn, row.step, index + 1, JSON.stringify([part]), call.toolCallId],
+      );
+      if (res.rows[0]) closed.push(rowToMessage(res.rows[0]));
+    }
+  }
+  return closed;
+}
+
+/**
+ * Settles the turn that ended (if any) and begins the next one, in one transaction under the
+ * chat's row lock, the same lock the API takes to queue a message: a message is either seen here
+ * or queued after this commit (and then the API's wake signal restarts the loop).
+ */
+export async function advanceChat(
+  pool: Pool, events: EventLog, input: AdvanceChatInput, runId: string, settings: TurnSettings,
+): Promise<AdvanceChatResult> {
+  return withTransaction(pool, async (tx) => {
+    const { rows } = await tx.query(
+      'SELECT status, turn, active_run_id FROM chats WHERE id = $1 FOR UPDATE',
+      [input.chatId],
+    );
+    const chat = rows[0] as { status: ChatStatus; turn: number; active_run_id: string | null } | undefined;
+    if (!chat) return { turn: null, status: 'deleted', queueLength: 0, settings };
+
+    const out: NewChatEvent[] = [];
+    let status = chat.status;
+    let turn = chat.turn;
+    let lastError: ErrorInfo | null | undefined; // undefined: unchanged
+
+    // A retry of an attempt that already committed: answer as it did.
+    if (status === 'running' && chat.active_run_id === runId && (!input.finished || input.finished.turn < turn)) {
+      const queue = await queueOf(tx, input.chatId);
+      return { turn, status, queueLength: queue.length, settings };
+    }
+
+    const { finished } = input;
+    if (finished && finished.turn === turn && status === 'running') {
+      for (const m of await closeDanglingToolCalls(tx, input.chatId, turn)) out.push({ type: 'message', data: m });
+      if (finished.error) out.push({ type: 'error', data: finished.error });
+      status = finished.outcome === 'failed' ? 'error' : 'waiting';
+      lastError = finished.outcome === 'failed' ? finished.error ?? null : null;
+    } else if (!finished && status === 'running') {
+      // Another run left this turn unsettled (terminated, or its history lost): close it honestly.
+      for (const m of await closeDanglingToolCalls(tx, input.chatId, turn)) out.push({ type: 'message', data: m });
+      lastError = {
+        kind: 'turn_lost', retryable: false,
+        message: 'The previous turn stopped before it finished (its workflow was terminated). Send a message to continue.',
+      };
+      out.push({ type: 'error', data: lastError });
+      status = 'error';
+    }
+
+    let began = false;
+    if (input.startNext) {
+      if (status === 'pending') {
+        began = true;
+      } else {
+        const head = await tx.query(
+          'DELETE FROM queued_messages WHERE id = (SELECT id FROM queued_messages WHERE chat_id = $1 ORDER BY position LIMIT 1) RETURNING content',
+          [input.chatId],
+        );
+        if (head.rows[0]) {
+          turn += 1;
+          const parts: MessagePart[] = [{ type: 'text', text: head.rows[0].content }];
+          const ins = await tx.query(
+            `INSERT INTO messages (id, chat_id, turn, step, idx, role, parts) VALUES ($1, $2, $3, 0, 0, 'user', $4)
+             RETURNING ${MESSAGE_COLUMNS}`,
+            [stepMessageId(input.chatId, turn, 0, 0), input.chatId, turn, JSON.stringify(parts)],
+          );
+          out.push({ type: 'message', data: rowToMessage(ins.rows[0]) });
+          out.push({ type: 'queue_update', data: { queue: await queueOf(tx, input.chatId) } });
+          began = true;
+        }
+      }
+      if (began) { status = 'running'; lastError = null; }
+    }
+
+    if (status !== chat.status || lastError !== undefined) {
+      out.push({ type: 'status', data: { status, lastError: lastError ?? null } });
+    }
+    await tx.query(
+      `UPDATE chats SET status = $2, turn = $3, active_run_id = $4, updated_at = now()
+         ${lastError !== undefined ? ', last_error = $5' : ''} WHERE id = $1`,
+      lastError !== undefined
+        ? [input.chatId, status, turn, began ? runId : null, lastError ? JSON.stringify(lastError) : null]
+        : [input.chatId, status, turn, began ? runId : null],
+    );
+    if (out.length) await events.append(input.chatId, out, tx);
+    const queueLength = Number((await tx.query('SELECT count(*) AS n FROM queued_messages WHERE chat_id = $1', [input.chatId])).rows[0].n);
+    return { turn: began ? turn : null, status, queueLength, settings };
+  });
+}
+
+/** The prompt of a step: every model-visible, uncompressed message in transcript order. */
+export async function loadPromptMessages(pool: Pool, chatId: string): Promise<PromptMessage[]> {
+  const { rows } = await pool.query(
+    `SELECT role, parts FROM messages WHERE chat_id = $1 AND NOT compressed AND visibility <> 'user'
+     ORDER BY turn, step, idx`,
+    [chatId],
+  );
+  return rows.map((r) => ({ role: r.role, parts: r.parts }));
+}
+
+export interface StoredStep {
+  message: Message;
+  finishReason: string;
+}
+
+/** A step message already completed by an earlier attempt (see messages.finish_reason). */
+export async function findCompletedStep(pool: Pool, chatId: string, turn: number, step: number): Promise<StoredStep | null> {
+  const { rows } = await pool.query(
+    `SELECT ${MESSAGE_COLUMNS}, finish_reason FROM messages
+     WHERE chat_id = $1 AND turn = $2 AND step = $3 AND idx = 0 AND finish_reason IS NOT NULL`,
+    [chatId, turn, step],
+  );
+  return rows[0] ? { message: rowToMessage(rows[0]), finishReason: rows[0].finish_reason } : null;
+}
+
+/** Stores (or replaces, on a retried attempt) the assistant message of a step and announces it. */
+export async function saveStepMessage(
+  pool: Pool, events: EventLog,
+  m: { chatId: string; turn: number; step: number; parts: MessagePart[]; modelId: string | null; model: string; usage: Usage; costMicros: number | null; finishReason: string; contextTokens: number },
+): Promise<Message> {
+  return withTransaction(pool, async (tx) => {
+    const id = stepMessageId(m.chatId, m.turn, m.step, 0);
+    const { rows } = await tx.query(
+      `INSERT INTO messages (id, chat_id, turn, step, idx, role, parts, model_id, model, usage, cost_micros, finish_reason)
+       VALUES ($1, $2, $3, $4, 0, 'assistant', $5, $6, $7, $8, $9, $10)
+       ON CONFLICT (chat_id, turn, step, idx) DO UPDATE SET parts = EXCLUDED.parts, usage = EXCLUDED.usage,
+         cost_micros = EXCLUDED.cost_micros, finish_reason = EXCLUDED.finish_reason, model = EXCLUDED.model
+       RETURNING ${MESSAGE_COLUMNS}`,
+      [id, m.chatId, m.turn, m.step, JSON.stringify(m.parts), m.modelId, m.model, JSON.stringify(m.usage), m.costMicros, m.finishReason],
+    );
+    await tx.query('UPDATE chats SET context_tokens = $2, updated_at = now() WHERE id = $1', [m.chatId, m.contextTokens]);
+    const message = rowToMessage(rows[0]);
+    await events.append(m.chatId, [{ type: 'message', data: message }], tx);
+    await events.pruneParts(m.chatId, id, tx);
+    return message;
+  });
+}
+
+/** The tool call `toolCallId` of a step's assistant message, and its recorded result if any. */
+export async function loadToolCall(pool: Pool, chatId: string, turn: number, step: number, toolCallId: string):
+  Promise<{ call: ToolCallPart | null; recorded: { isError: boolean } | null }> {
+  const { rows } = await pool.query(
+    `SELECT role, parts FROM messages
+     WHERE chat_id = $1 AND ((turn = $2 AND step = $3 AND idx = 0) OR tool_call_id = $4)`,
+    [chatId, turn, step, toolCallId],
+  );
+  const assistant = rows.find((r) => r.role === 'assistant')?.parts as MessagePart[] | undefined;
+  const call = assistant?.find((p): p is ToolCallPart => p.type === 'tool_call' && p.toolCallId === toolCallId) ?? null;
+  const resultPart = (rows.find((r) => r.role === 'tool')?.parts as MessagePart[] | undefined)?.[0];
+  return { call, recorded: resultPart?.type === 'tool_result' ? { isError: resultPart.isError } : null };
+}
+
+/** Records a tool result once per tool-call id; a second attempt keeps the first result. */
+export async function saveToolResult(
+  pool: Pool, events: EventLog,
+  r: { chatId: string; turn: number; step: number; index: number; part: Extract<MessagePart, { type: 'tool_result' }>; attempt: number },
+): Promise<void> {
+  await withTransaction(pool, async (tx) => {
+    const id = stepMessageId(r.chatId, r.turn, r.step, r.index + 1);
+    const { rows } = await tx.query(
+      `INSERT INTO messages (id, chat_id, turn, step, idx, role, parts, tool_call_id)
+       VALUES ($1, $2, $3, $4, $5, 'tool', $6, $7) ON CONFLICT DO NOTHING RETURNING ${MESSAGE_COLUMNS}`,
+      [id, r.chatId, r.turn, r.step, r.index + 1, JSON.stringify([r.part]), r.part.toolCallId],
+    );
+    if (!rows[0]) return;
+    await events.append(r.chatId, [
+      { type: 'message_part', data: { messageId: id, attempt: r.attempt, part: r.part } },
+      { type: 'message', data: rowToMessage(rows[0]) },
+    ], tx);
+    await events.pruneParts(r.chatId, id, tx);
+  });
+}
+
+/** The model a chat runs on, with its provider. */
+export interface ChatModel {
+  modelId: string;
+  providerId: string;
+  model: string;
+  contextLimit: number;
+  maxOutputTokens: number | null;
+  options: Record<string, unknown>;
+  pricing: { inputPerMTok: number; outputPerMTok: number; cacheReadPerMTok?: number; cacheWritePerMTok?: number } | null;
+}
+
+export async function loadChatModel(pool: Pool, chatId: string): Promise<ChatModel | null> {
+  const { rows } = await pool.query(
+    `SELECT m.id, m.provider_id, m.model, m.context_limit, m.max_output_tokens, m.options, m.pricing
+     FROM chats c JOIN models m ON m.id = COALESCE(c.model_id, (SELECT id FROM models WHERE is_default LIMIT 1))
+     WHERE c.id = $1`,
+    [chatId],
+  );
+  const r = rows[0];
+  if (!r) return null;
+  return {
+    modelId: r.id, providerId: r.provider_id, model: r.model, contextLimit: r.context_limit,
+    maxOutputTokens: r.max_output_tokens, options: r.options ?? {}, pricing: r.pricing,
+  };
+}
+
+/** Cost in micro-units of the price currency, at the prices in force at the time of the call. */
+export function costMicros(usage: Usage, pricing: ChatModel['pricing']): number | null {
+  if (!pricing) return null;
+  // A price per million tokens is exactly the price in micro-units per token.
+  return Math.round(
+    usage.inputTokens * pricing.inputPerMTok +
+    usage.outputTokens * pricing.outputPerMTok +
+    usage.cacheReadTokens * (pricing.cacheReadPerMTok ?? pricing.inputPerMTok) +
+    usage.cacheWriteTokens * (pricing.cacheWritePerMTok ?? pricing.inputPerMTok),
+  );
+}

@@ -1,0 +1,132 @@
+// Wiring of Parley's processes. `parley api`, `parley worker`, `parley dev` and the integration
+// tests all build their processes through these functions, so tests run the production wiring.
+import { ApplicationFailure } from '@temporalio/activity';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { FastifyInstance } from 'fastify';
+import { buildApi } from './api/app.ts';
+import type { Config } from './config.ts';
+import { createSecretBox } from './crypto/secrets.ts';
+import { migrate } from './db/migrate.ts';
+import { createPool, type Pool } from './db/pool.ts';
+import { ensureAdmin } from './db/users.ts';
+import { getProviderConnection, syncEnvProviders } from './db/providers.ts';
+import { createPgEventHub } from './events/pg-event-hub.ts';
+import { createPgEventLog } from './events/pg-event-log.ts';
+import type { EventLog } from './events/types.ts';
+import { createProvider } from './providers/index.ts';
+import type { LlmProvider } from './providers/types.ts';
+import { createChatWorkflows } from './temporal/chat-workflows.ts';
+import { InterruptRegistry } from './worker/interrupts.ts';
+import { createParleyWorker } from './worker/worker.ts';
+
+export interface Services {
+  config: Config;
+  databaseUrl: string;
+  pool: Pool;
+  events: EventLog;
+  close(): Promise<void>;
+}
+
+export function openServices(config: Config & { databaseUrl: string }): Services {
+  const pool = createPool(config.databaseUrl, 20);
+  return {
+    config,
+    databaseUrl: config.databaseUrl,
+    pool,
+    events: createPgEventLog(pool),
+    close: () => pool.end(),
+  };
+}
+
+/** Resolves a provider id to a ready SDK adapter; configuration problems end the turn with a clear error. */
+export function providerResolver(services: Services) {
+  const secrets = createSecretBox(services.config.secretKey);
+  return async (providerId: string): Promise<{ provider: LlmProvider; name: string }> => {
+    let conn;
+    try {
+      conn = await getProviderConnection(services.pool, services.config, secrets, providerId);
+    } catch (err) {
+      throw ApplicationFailure.create({
+        message: err instanceof Error ? err.message : String(err),
+        type: 'provider_config',
+        nonRetryable: true,
+        details: [{ message: err instanceof Error ? err.message : String(err), kind: 'provider_config', retryable: false }],
+      });
+    }
+    return { provider: createProvider(conn), name: conn.name };
+  };
+}
+
+export interface RunningWorker {
+  worker: Worker;
+  /** Resolves when the worker stopped (after shutdown()). */
+  done: Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+export async function startWorker(services: Services, opts: { workflowBundle?: WorkflowBundleWithSourceMap } = {}): Promise<RunningWorker> {
+  const { config } = services;
+  const connection = await NativeConnection.connect({ address: config.temporalAddress! });
+  const interrupts = new InterruptRegistry(services.databaseUrl);
+  await interrupts.start();
+  const worker = await createParleyWorker({
+    connection,
+    namespace: config.temporalNamespace,
+    taskQueue: config.taskQueue,
+    deps: { config, pool: services.pool, events: services.events, interrupts, providerFor: providerResolver(services) },
+    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : {}),
+  });
+  const done = worker.run().finally(async () => {
+    await interrupts.stop();
+    await connection.close();
+  });
+  return {
+    worker,
+    done,
+    shutdown: async () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await done;
+    },
+  };
+}
+
+export interface RunningApi {
+  app: FastifyInstance;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startApi(services: Services, opts: { port?: number; host?: string } = {}): Promise<RunningApi> {
+  const { config } = services;
+  const connection = await Connection.connect({ address: config.temporalAddress! });
+  const client = new Client({ connection, namespace: config.temporalNamespace });
+  const hub = createPgEventHub(services.databaseUrl, services.events);
+  await hub.start();
+  const app = await buildApi({
+    config,
+    pool: services.pool,
+    events: services.events,
+    hub,
+    workflows: createChatWorkflows(client, config.taskQueue),
+    temporalHealth: async () => { await connection.healthService.check({}); },
+  });
+  const address = await app.listen({ port: opts.port ?? config.port, host: opts.host ?? config.host });
+  return {
+    app,
+    url: address.replace('0.0.0.0', '127.0.0.1'),
+    close: async () => {
+      await app.close();
+      await hub.stop();
+      await connection.close();
+    },
+  };
+}
+
+/** Schema migrations, env-configured providers and the admin user: what every start needs. */
+export async function prepareDatabase(services: Services): Promise<void> {
+  const { config, pool } = services;
+  await migrate(services.databaseUrl);
+  await syncEnvProviders(pool, config);
+  if (config.adminToken) await ensureAdmin(pool, config.adminToken);
+}
