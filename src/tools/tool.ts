@@ -1,0 +1,27 @@
+import type { ToolSpec } from '../providers/types.ts';
+import { parseArgs, toJsonSchema } from './args.ts';
+import type { ArgsOf, FieldDefs } from './args.ts';
+import type { ToolContext, ToolOutcome } from './types.ts';
+
+/** A registered tool: its spec for the model and a runner that validates untrusted arguments. */
+export interface Tool {
+  spec: ToolSpec;
+  run(args: unknown, ctx: ToolContext): Promise<ToolOutcome>;
+}
+
+export interface ToolDefinition<P extends FieldDefs> {
+  name: string;
+  description: string;
+  fields: P;
+  /** Throws ToolError (or an fs error) for failures the model should see. */
+  run(args: ArgsOf<P>, ctx: ToolContext): Promise<ToolOutcome>;
+}
+
+export function defineTool<const P extends FieldDefs>(def: ToolDefinition<P>): Tool {
+  return {
+    spec: { name: def.name, description: def.description, parameters: toJsonSchema(def.fields) },
+    run: (args, ctx) => def.run(parseArgs(def.name, def.fields, args), ctx),
+  };
+}
+
+export const ok = (result: unknown): ToolOutcome => ({ result, isError: false });

@@ -1,0 +1,23 @@
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { writeFileAtomic } from './atomic-write.ts';
+import { defineTool, ok } from './tool.ts';
+import { resolveInWorkspace } from './workspace.ts';
+
+export const writeFileTool = defineTool({
+  name: 'write_file',
+  description:
+    'Create or overwrite a text file in the workspace with the given content (UTF-8). Missing parent ' +
+    'directories are created. The write is atomic. To change part of an existing file prefer edit_file.',
+  fields: {
+    path: { type: 'string', required: true, description: 'File path relative to the workspace directory.' },
+    content: { type: 'string', required: true, description: 'The complete new content of the file.' },
+  },
+  async run(args, ctx) {
+    const { real, display } = await resolveInWorkspace(ctx.workspaceDir, args.path);
+    await mkdir(dirname(real), { recursive: true });
+    const { existed } = await writeFileAtomic(real, args.content, display);
+    const bytes = Buffer.byteLength(args.content);
+    return ok(`${existed ? 'Overwrote' : 'Created'} ${JSON.stringify(display)} (${bytes} byte${bytes === 1 ? '' : 's'}).`);
+  },
+});
