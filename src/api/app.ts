@@ -1,0 +1,124 @@
+// The HTTP API: a fastify app with TypeBox-typed routes under /api/v1, bearer-token auth, one error
+// shape `{error: {code, message}}`, rate limiting, an OpenAPI document and health probes.
+import { createHash } from 'node:crypto';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { bearerToken, registerAuth } from './auth.ts';
+import type { ApiDeps } from './deps.ts';
+import { HttpError, type ErrorBody } from './errors.ts';
+import { chatRoutes } from './routes/chats.ts';
+import { healthRoutes } from './routes/health.ts';
+import { messageRoutes } from './routes/messages.ts';
+import { modelRoutes } from './routes/models.ts';
+import { providerRoutes } from './routes/providers.ts';
+import { queueRoutes } from './routes/queue.ts';
+import { streamRoutes } from './routes/stream.ts';
+import { userRoutes } from './routes/users.ts';
+
+export const API_PREFIX = '/api/v1';
+
+export interface ApiOptions {
+  /**
+   * Requests per time window per token (per client IP for requests without one); false disables.
+   * Default: 600 per minute, far above what an interactive client does.
+   */
+  rateLimit?: { max: number; timeWindowMs: number } | false;
+}
+
+const DEFAULT_RATE_LIMIT = { max: 600, timeWindowMs: 60_000 };
+
+const errorBody = (code: string, message: string): ErrorBody => ({ error: { code, message } });
+
+/** Maps fastify's own client errors (body parsing, validation) to the API's error codes. */
+const FASTIFY_ERRORS: Record<string, { status: number; code: string; message?: (err: FastifyError, limit: number) => string }> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, code: 'invalid_json', message: () => 'the request body is not valid JSON' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, code: 'invalid_json', message: () => 'the request body is empty' },
+  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'payload_too_large', message: (_e, limit) => `the request body exceeds ${limit} bytes` },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, code: 'unsupported_media_type', message: () => 'send the request body as application/json' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, code: 'bad_request' },
+};
+
+function handleError(bodyLimit: number) {
+  return (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    if (err instanceof HttpError) {
+      if (err.statusCode >= 500) request.log.warn({ err: err.cause ?? err }, err.message);
+      return reply.code(err.statusCode).headers(err.headers).send(errorBody(err.code, err.message));
+    }
+    if (err.validation) return reply.code(400).send(errorBody('bad_request', err.message));
+    const known = err.code ? FASTIFY_ERRORS[err.code] : undefined;
+    if (known) return reply.code(known.status).send(errorBody(known.code, known.message?.(err, bodyLimit) ?? err.message));
+    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
+      return reply.code(err.statusCode).send(errorBody('bad_request', err.message));
+    }
+    // Unexpected: log everything, tell the client nothing about internals.
+    request.log.error({ err }, 'unhandled error');
+    return reply.code(500).send(errorBody('internal_error', 'internal server error'));
+  };
+}
+
+export async function buildApi(deps: ApiDeps, options: ApiOptions = {}): Promise<FastifyInstance> {
+  const { config } = deps;
+  const app = Fastify({
+    logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
+    bodyLimit: config.bodyLimitBytes,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // TypeBox's compiler: bodies are checked strictly ({content: 1} is an error, not "1"), while
+  // querystrings and params are converted (?limit=5 is a number).
+  app.setValidatorCompiler(TypeBoxValidatorCompiler);
+
+  // An empty body with a JSON content type (curl -H 'content-type: application/json' -X POST)
+  // counts as no body rather than a parse error; routes whose body is optional accept it.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '') return done(null, undefined);
+    parseJson(request, body as string, done);
+  });
+
+  app.setErrorHandler(handleError(config.bodyLimitBytes));
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send(errorBody('not_found', `route ${request.method} ${request.url.split('?')[0]} not found`)));
+
+  const limit = options.rateLimit === undefined ? DEFAULT_RATE_LIMIT : options.rateLimit;
+  if (limit) {
+    await app.register(rateLimit, {
+      max: limit.max,
+      timeWindow: limit.timeWindowMs,
+      keyGenerator: (request) => {
+        const token = bearerToken(request.headers.authorization);
+        return token ? `t:${createHash('sha256').update(token).digest('base64url')}` : `ip:${request.ip}`;
+      },
+      errorResponseBuilder: (_request, ctx) =>
+        new HttpError(429, 'rate_limited', `too many requests: at most ${ctx.max} per ${ctx.after.replace(/^1 /, '')}; retry later`),
+    });
+  }
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Parley API', version: '1', description: 'Durable AI-agent chats. Authenticate with `Authorization: Bearer <token>`.' },
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearerAuth: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: `${API_PREFIX}/docs` });
+  app.get(`${API_PREFIX}/openapi.json`, { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(healthRoutes, { deps });
+  await app.register(async (api) => {
+    registerAuth(api, deps.pool);
+    await api.register(userRoutes, { deps });
+    await api.register(providerRoutes, { deps });
+    await api.register(modelRoutes, { deps });
+    await api.register(chatRoutes, { deps });
+    await api.register(messageRoutes, { deps });
+    await api.register(queueRoutes, { deps });
+    await api.register(streamRoutes, { deps });
+  }, { prefix: API_PREFIX });
+
+  return app;
+}

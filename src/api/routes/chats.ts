@@ -1,0 +1,86 @@
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import {
+  createChat, deleteChat, getChatWithQueue, listChats, MAX_CHAT_PAGE, requireChat, temporalCall, updateChat,
+} from '../../db/chats.ts';
+import type { ApiDeps } from '../deps.ts';
+import { Chat, Content, errorResponses, IdParams, Message, QueuedMessage } from '../schemas.ts';
+
+export const chatRoutes: FastifyPluginAsyncTypebox<{ deps: ApiDeps }> = async (app, { deps }) => {
+  const tags = ['chats'];
+
+  app.post('/chats', {
+    schema: {
+      summary: 'Create a chat with its first message; the first turn starts right away',
+      tags,
+      body: Type.Object({
+        content: Content,
+        modelId: Type.Optional(Type.String({ description: 'Default: the default model' })),
+        title: Type.Optional(Type.String({ maxLength: 200, description: 'Default: the first words of the message' })),
+      }),
+      response: { 201: Type.Object({ chat: Chat, message: Message }), ...errorResponses },
+    },
+  }, async (request, reply) => {
+    const result = await createChat(deps, request.user, request.body);
+    return reply.code(201).send(result);
+  });
+
+  app.get('/chats', {
+    schema: {
+      summary: 'Your chats, newest first',
+      tags,
+      querystring: Type.Object({
+        archived: Type.Optional(Type.Boolean({ default: false })),
+        limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_CHAT_PAGE, default: 50 })),
+        cursor: Type.Optional(Type.String({ description: 'nextCursor of the previous page' })),
+      }),
+      response: { 200: Type.Object({ chats: Type.Array(Chat), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...errorResponses },
+    },
+  }, async (request) => listChats(deps.pool, request.user.id, {
+    archived: request.query.archived ?? false,
+    limit: request.query.limit ?? 50,
+    cursor: request.query.cursor,
+  }));
+
+  app.get('/chats/:id', {
+    schema: {
+      summary: 'A chat and its queued messages',
+      tags,
+      params: IdParams,
+      response: { 200: Type.Object({ chat: Chat, queue: Type.Array(QueuedMessage) }), ...errorResponses },
+    },
+  }, async (request) => getChatWithQueue(deps.pool, request.user.id, request.params.id));
+
+  app.patch('/chats/:id', {
+    schema: {
+      summary: 'Rename or (un)archive a chat',
+      tags,
+      params: IdParams,
+      body: Type.Object({ title: Type.Optional(Type.String({ maxLength: 200 })), archived: Type.Optional(Type.Boolean()) }),
+      response: { 200: Type.Object({ chat: Chat }), ...errorResponses },
+    },
+  }, async (request) => ({ chat: await updateChat(deps.pool, deps.events, request.user.id, request.params.id, request.body) }));
+
+  app.delete('/chats/:id', {
+    schema: { summary: 'Delete a chat (its running turn is cancelled)', tags, params: IdParams, response: { 204: Type.Null(), ...errorResponses } },
+  }, async (request, reply) => {
+    await deleteChat(deps, request.user.id, request.params.id);
+    return reply.code(204).send(null);
+  });
+
+  app.post('/chats/:id/interrupt', {
+    // The body is optional: a bare POST interrupts without a reason.
+    preValidation: async (request) => { request.body ??= {}; },
+    schema: {
+      summary: 'Interrupt the running turn',
+      tags,
+      params: IdParams,
+      body: Type.Object({ reason: Type.Optional(Type.String({ maxLength: 1000 })) }),
+      response: { 202: Type.Object({ interrupted: Type.Boolean({ description: 'false when no workflow was running' }) }), ...errorResponses },
+    },
+  }, async (request, reply) => {
+    await requireChat(deps.pool, request.user.id, request.params.id);
+    const interrupted = await temporalCall('could not interrupt the chat', () =>
+      deps.workflows.interrupt(request.params.id, request.body.reason));
+    return reply.code(202).send({ interrupted });
+  });
+};

@@ -1,0 +1,132 @@
+// Row → API shape mappers shared by the repositories. The interfaces here are the client-visible
+// REST shapes of users, providers, models and chats (messages and queue entries are in shared/types).
+import type { ChatStatus, ErrorInfo, Message, MessagePart, ProviderType, QueuedMessage, Role, Usage } from '../shared/types.ts';
+import type { Pool, PoolClient } from './pool.ts';
+
+/** Anything that runs a query: the pool, or a client inside a transaction. */
+export type Queryable = Pool | PoolClient;
+
+export type UserRole = 'admin' | 'member';
+export type ProviderSource = 'api' | 'env';
+
+export interface User { id: string; username: string; role: UserRole; createdAt: string }
+
+export interface Provider {
+  id: string;
+  name: string;
+  type: ProviderType;
+  baseUrl: string | null;
+  hasApiKey: boolean;
+  source: ProviderSource;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Prices in currency units per million tokens. */
+export interface Pricing { inputPerMTok: number; outputPerMTok: number; cacheReadPerMTok?: number; cacheWritePerMTok?: number }
+
+export interface Model {
+  id: string;
+  providerId: string;
+  providerName: string;
+  model: string;
+  displayName: string | null;
+  contextLimit: number;
+  compactionThresholdPercent: number;
+  maxOutputTokens: number | null;
+  isDefault: boolean;
+  pricing: Pricing | null;
+  options: Record<string, unknown>;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ChatUsage { inputTokens: number; outputTokens: number; costMicros: number }
+
+export interface Chat {
+  id: string;
+  title: string;
+  status: ChatStatus;
+  modelId: string | null;
+  parentChatId: string | null;
+  lastError: ErrorInfo | null;
+  archived: boolean;
+  createdAt: string;
+  updatedAt: string;
+  usage: ChatUsage;
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Ids come from URLs: anything that isn't a uuid can't exist, and must not reach a uuid column. */
+export const isUuid = (s: unknown): s is string => typeof s === 'string' && UUID_RE.test(s);
+
+const iso = (d: Date | string): string => (d instanceof Date ? d.toISOString() : new Date(d).toISOString());
+
+/** pg error code of a failed query (23505 unique_violation, 23503 foreign_key_violation, ...). */
+export const pgCode = (err: unknown): string | undefined =>
+  typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
+
+export interface UserRow { id: string; username: string; role: UserRole; created_at: Date }
+export const toUser = (r: UserRow): User => ({ id: r.id, username: r.username, role: r.role, createdAt: iso(r.created_at) });
+
+export interface MessageRow {
+  id: string; chat_id: string; role: Role; parts: MessagePart[]; created_at: Date; model: string | null; usage: Usage | null;
+}
+export const MESSAGE_COLUMNS = 'id, chat_id, role, parts, created_at, model, usage';
+export function toMessage(r: MessageRow): Message {
+  return {
+    id: r.id,
+    chatId: r.chat_id,
+    role: r.role,
+    parts: r.parts,
+    createdAt: iso(r.created_at),
+    ...(r.model ? { model: r.model } : {}),
+    ...(r.usage ? { usage: r.usage } : {}),
+  };
+}
+
+export interface QueuedRow { id: string; chat_id: string; content: string; created_at: Date }
+export const toQueued = (r: QueuedRow): QueuedMessage => ({ id: r.id, chatId: r.chat_id, content: r.content, createdAt: iso(r.created_at) });
+
+export interface ChatRow {
+  id: string; title: string; status: ChatStatus; model_id: string | null; parent_chat_id: string | null;
+  last_error: ErrorInfo | null; archived: boolean; created_at: Date; updated_at: Date;
+  input_tokens: number; output_tokens: number; cost_micros: number;
+}
+export function toChat(r: ChatRow): Chat {
+  return {
+    id: r.id,
+    title: r.title,
+    status: r.status,
+    modelId: r.model_id,
+    parentChatId: r.parent_chat_id,
+    lastError: r.last_error,
+    archived: r.archived,
+    createdAt: iso(r.created_at),
+    updatedAt: iso(r.updated_at),
+    usage: { inputTokens: r.input_tokens, outputTokens: r.output_tokens, costMicros: r.cost_micros },
+  };
+}
+
+export interface ModelRow {
+  id: string; provider_id: string; provider_name: string; model: string; display_name: string | null;
+  context_limit: number; compaction_threshold_percent: number; max_output_tokens: number | null; is_default: boolean;
+  pricing: Pricing | null; options: Record<string, unknown> | null; created_at: Date; updated_at: Date;
+}
+export function toModel(r: ModelRow): Model {
+  return {
+    id: r.id,
+    providerId: r.provider_id,
+    providerName: r.provider_name,
+    model: r.model,
+    displayName: r.display_name,
+    contextLimit: r.context_limit,
+    compactionThresholdPercent: r.compaction_threshold_percent,
+    maxOutputTokens: r.max_output_tokens,
+    isDefault: r.is_default,
+    pricing: r.pricing,
+    options: r.options ?? {},
+    createdAt: iso(r.created_at),
+    updatedAt: iso(r.updated_at),
+  };
+}
