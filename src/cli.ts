@@ -5,8 +5,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { migrate } from './db/migrate.ts';
-import { startEmbeddedPostgres } from './dev/postgres.ts';
-import { startTemporalDevServer } from './dev/temporal.ts';
 import { openServices, prepareDatabase, startApi, startWorker } from './runtime.ts';
 
 const USAGE = `Usage: parley <command>
@@ -33,6 +31,9 @@ function devSecret(config: Config, file: string, make: () => string): string {
 
 async function runDev(config: Config, stops: Stop[]): Promise<void> {
   fs.mkdirSync(config.dataDir, { recursive: true });
+  // Dev-only modules load lazily: `parley api`/`parley worker` never pull them in.
+  const { startEmbeddedPostgres } = await import('./dev/postgres.ts');
+  const { startTemporalDevServer } = await import('./dev/temporal.ts');
   if (!config.databaseUrl) {
     const pg = await startEmbeddedPostgres({ dataDir: path.join(config.dataDir, 'postgres') });
     stops.push(pg.stop);

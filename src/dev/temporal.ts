@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { freePort } from './postgres.ts';
+import { freePort } from './ports.ts';
 
 /** Search attributes Parley sets on every chat workflow, so operators can filter turns in the Temporal UI. */
 export const searchAttributes = {

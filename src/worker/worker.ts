@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundle, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities/index.ts';
 
 export const workflowsPath = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../workflows/index.ts');
@@ -18,9 +18,11 @@ export interface ParleyWorkerOptions {
   namespace: string;
   taskQueue: string;
   deps: ActivityDeps;
-  workflowBundle?: WorkflowBundleWithSourceMap;
+  workflowBundle?: WorkflowBundle;
   /** How long running steps may finish after SIGTERM before they are failed (and retried elsewhere). */
-  shutdownGraceTime?: string;
+  shutdownGraceMs: number;
+  /** Tests wrap activities to provoke races deterministically. */
+  wrapActivities?: (activities: ReturnType<typeof createActivities>) => ReturnType<typeof createActivities>;
 }
 
 export async function createParleyWorker(opts: ParleyWorkerOptions): Promise<Worker> {
@@ -29,7 +31,7 @@ export async function createParleyWorker(opts: ParleyWorkerOptions): Promise<Wor
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
     workflowBundle: opts.workflowBundle ?? (await bundleWorkflows()),
-    activities: createActivities(opts.deps),
-    shutdownGraceTime: opts.shutdownGraceTime ?? '3s',
+    activities: (opts.wrapActivities ?? ((a) => a))(createActivities(opts.deps)),
+    shutdownGraceTime: opts.shutdownGraceMs,
   });
 }

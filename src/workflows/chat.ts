@@ -38,7 +38,7 @@ const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '
 
 const { advanceChat } = proxyActivities<ChatActivities>({
   startToCloseTimeout: '30s',
-  retry: { ...retry, maximumAttempts: 0 },
+  retry,
 });
 
 const { broadcastInterrupt } = proxyLocalActivities<ChatLocalActivities>({

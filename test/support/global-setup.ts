@@ -6,6 +6,7 @@ import type { TestProject } from 'vitest/node';
 import { migrate } from '../../src/db/migrate.ts';
 import { startEmbeddedPostgres } from '../../src/dev/postgres.ts';
 import { startTemporalDevServer } from '../../src/dev/temporal.ts';
+import { bundleWorkflows } from '../../src/worker/worker.ts';
 
 export const TEMPLATE_DB = 'parley_template';
 
@@ -15,6 +16,8 @@ declare module 'vitest' {
     pgBaseUrl: string;
     temporalAddress: string;
     tmpRoot: string;
+    /** The workflow bundle, built once per run (bundling takes seconds). */
+    workflowBundle: { code: string };
   }
 }
 
@@ -27,6 +30,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const tmpRoot = await fs.mkdtemp(path.join(os.tmpdir(), 'parley-test-'));
   await fs.chmod(tmpRoot, 0o755);
   const stops: Array<() => Promise<void>> = [];
+  const bundling = bundleWorkflows();
 
   let pgBaseUrl: string;
   if (process.env.DATABASE_URL) {
@@ -53,6 +57,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('pgBaseUrl', pgBaseUrl);
   project.provide('temporalAddress', temporalAddress);
   project.provide('tmpRoot', tmpRoot);
+  project.provide('workflowBundle', { code: (await bundling).code });
 
   return async () => {
     for (const stop of stops.reverse()) await stop().catch(() => {});
