@@ -1,7 +1,9 @@
+import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import { promisify } from 'node:util';
+import { findTemporalCli } from '../../src/dev/temporal.ts';
 import { chatWorkflowId } from '../../src/workflows/types.ts';
 import type { Stack } from './stack.ts';
 
@@ -9,12 +11,16 @@ export const historiesDir = path.resolve(path.dirname(fileURLToPath(import.meta.
 
 /**
  * With PARLEY_RECORD_HISTORIES=1 (`npm run record-histories`), saves the chat workflow's history as a
- * replay fixture. Replaying these in CI makes a workflow change that would break running chats fail.
+ * replay fixture, in the JSON an operator gets from `temporal workflow show --output json`.
+ * Replaying these in CI makes a workflow change that would break running chats fail the build.
  */
 export async function recordHistory(stack: Stack, chatId: string, name: string): Promise<void> {
   if (process.env.PARLEY_RECORD_HISTORIES !== '1') return;
   await stack.waitForWorkflowClosed(chatId);
-  const history = await stack.temporal.workflow.getHandle(chatWorkflowId(chatId)).fetchHistory();
+  const { stdout } = await promisify(execFile)(findTemporalCli(), [
+    'workflow', 'show', '--address', stack.config.temporalAddress!, '--workflow-id', chatWorkflowId(chatId), '--output', 'json',
+  ], { maxBuffer: 64 * 1024 * 1024 });
+  JSON.parse(stdout); // fail loudly on anything but a history
   await fs.mkdir(historiesDir, { recursive: true });
-  await fs.writeFile(path.join(historiesDir, `${name}.json`), historyToJSON(history) + '\n');
+  await fs.writeFile(path.join(historiesDir, `${name}.json`), stdout);
 }
