@@ -54,7 +54,7 @@ export function createFakeWorkflows(): FakeWorkflows {
 }
 
 /** Parsed JSON of a test response: tests assert on its shape, so it is deliberately untyped. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+ 
 export type Json = any;
 
 export interface Res<T = Json> { status: number; body: T; headers: Record<string, string | string[] | number | undefined> }

@@ -88,7 +88,7 @@ export interface FakeHttpError {
 
 export type FakeScript = FakeReply | FakeHttpError;
 type ScriptLike = FakeScript | FakeBlock | FakeBlock[];
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- request bodies are whatever the client sent
+ 
 export type FakeRequestBody = any;
 export type FakeScriptInput = ScriptLike | ((body: FakeRequestBody, provider: FakeProvider) => ScriptLike);
 
