@@ -121,7 +121,10 @@ export async function startApi(services: Services, opts: { port?: number; host?:
   const { config } = services;
   const connection = await Connection.connect({ address: config.temporalAddress! });
   const client = new Client({ connection, namespace: config.temporalNamespace });
-  const hub = createPgEventHub(services.databaseUrl, services.events);
+  const hub = createPgEventHub(services.databaseUrl, services.events, {
+    // Lost LISTEN connections are repaired by the hub; still, an operator should see them.
+    onError: (err) => { if (config.logLevel !== 'silent') console.error('event hub:', err); },
+  });
   await hub.start();
   const app = await buildApi({
     config,

@@ -83,3 +83,15 @@ test('workflow history carries ids and metadata only, never message content', as
   expect(decoded).not.toContain(phrase);
   expect(json).not.toContain(phrase);
 });
+
+test('NUL characters from users and tools are stored (as U+FFFD) instead of failing the turn', async () => {
+  const { modelId } = await stack.setupModel('openai');
+  stack.fake.enqueue('openai', reply([toolCall('execute', { command: "printf 'a\\000b'" })]));
+  stack.fake.enqueue('openai', reply(text('done')));
+  const created = await stack.http('POST', '/api/v1/chats', { content: 'nul \u0000 here', modelId });
+  expect(created.status).toBe(201);
+  await stack.waitForStatus(created.body.chat.id, 'waiting');
+  const msgs = (await stack.http('GET', `/api/v1/chats/${created.body.chat.id}/messages`)).body.messages;
+  expect(msgs[0].parts[0].text).toBe('nul \uFFFD here');
+  expect(JSON.stringify(msgs[2].parts[0].result)).toContain('a\uFFFDb');
+});

@@ -11,7 +11,7 @@ import type { ApiDeps } from '../api/deps.ts';
 import { badRequest, HttpError, notFound } from '../api/errors.ts';
 import type { EventLog } from '../events/types.ts';
 import type { ChatStatus, Message, QueuedMessage } from '../shared/types.ts';
-import { checkContent, insertUserMessage } from './messages.ts';
+import { checkContent, cleanText, insertUserMessage } from './messages.ts';
 import { resolveModel } from './models.ts';
 import { withTransaction, type Pool, type PoolClient } from './pool.ts';
 import { enqueue, listQueue } from './queue.ts';
@@ -111,7 +111,7 @@ export async function updateChat(
       ? await tx.query('SELECT title FROM chats WHERE id = $1 AND owner_id = $2 FOR UPDATE', [chatId, ownerId])
       : { rows: [] };
     if (!rows[0]) throw notFound('chat');
-    const title = patch.title?.trim();
+    const title = patch.title === undefined ? undefined : cleanText(patch.title.trim());
     if (patch.title !== undefined && !title) throw badRequest('title must not be empty');
     await tx.query(
       `UPDATE chats SET title = coalesce($2, title), archived = coalesce($3, archived), updated_at = now() WHERE id = $1`,
@@ -135,16 +135,16 @@ export async function deleteChat(deps: Pick<ApiDeps, 'pool' | 'workflows'>, owne
 export async function createChat(
   deps: ChatDeps, owner: { id: string }, input: { content: string; modelId?: string | undefined; title?: string | undefined },
 ): Promise<{ chat: Chat; message: Message }> {
-  checkContent(input.content);
+  const content = checkContent(input.content);
   const chatId = randomUUID();
-  const title = input.title?.trim() || defaultTitle(input.content);
+  const title = cleanText(input.title?.trim() || defaultTitle(content));
   const { chat, message, modelName } = await withTransaction(deps.pool, async (tx) => {
     const model = await resolveModel(tx, input.modelId, deps.config);
     await tx.query(
       `INSERT INTO chats (id, owner_id, title, status, model_id, turn) VALUES ($1, $2, $3, 'pending', $4, 1)`,
       [chatId, owner.id, title, model.id],
     );
-    const message = await insertUserMessage(tx, chatId, 1, input.content);
+    const message = await insertUserMessage(tx, chatId, 1, content);
     await deps.events.append(chatId, [{ type: 'status', data: { status: 'pending' } }, { type: 'message', data: message }], tx);
     return { chat: await requireChat(tx, owner.id, chatId), message, modelName: model.model };
   });
@@ -165,7 +165,7 @@ export type SubmitResult =
 export async function submitUserMessage(
   deps: ChatDeps, owner: { id: string }, chatId: string, input: { content: string; behavior?: SendBehavior | undefined },
 ): Promise<SubmitResult> {
-  checkContent(input.content);
+  const content = checkContent(input.content);
   if (!isUuid(chatId)) throw notFound('chat');
   const outcome = await withTransaction(deps.pool, async (tx): Promise<{ result: SubmitResult; modelName: string | null }> => {
     const chat = await lockChat(tx, owner.id, chatId);
@@ -173,7 +173,7 @@ export async function submitUserMessage(
       // Checked before storing anything, so a message that can't run is refused rather than stuck.
       const model = await resolveModel(tx, chat.model_id, deps.config);
       const turn = chat.turn + 1;
-      const message = await insertUserMessage(tx, chatId, turn, input.content);
+      const message = await insertUserMessage(tx, chatId, turn, content);
       await tx.query(
         `UPDATE chats SET turn = $2, status = 'pending', last_error = null, updated_at = now() WHERE id = $1`,
         [chatId, turn],
@@ -181,7 +181,7 @@ export async function submitUserMessage(
       await deps.events.append(chatId, [{ type: 'status', data: { status: 'pending' } }, { type: 'message', data: message }], tx);
       return { result: { queued: false, message }, modelName: model.model };
     }
-    const { queued, queue } = await enqueue(tx, chatId, input.content, input.behavior === 'interrupt');
+    const { queued, queue } = await enqueue(tx, chatId, content, input.behavior === 'interrupt');
     await deps.events.append(chatId, [{ type: 'queue_update', data: { queue } }], tx);
     const modelName = chat.model_id
       ? ((await tx.query('SELECT model FROM models WHERE id = $1', [chat.model_id])).rows[0]?.model as string | undefined) ?? null

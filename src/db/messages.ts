@@ -5,14 +5,18 @@ import type { Message, MessagePart } from '../shared/types.ts';
 import { stepMessageId } from './turns.ts';
 import type { PoolClient } from './pool.ts';
 import { isUuid, MESSAGE_COLUMNS, toMessage, type Queryable } from './rows.ts';
+import { toJsonb } from './json.ts';
 
 export const MAX_MESSAGE_PAGE = 500;
 
 /** Rejects content a model could do nothing with; returns it unchanged otherwise. */
 export function checkContent(content: string): string {
   if (content.trim() === '') throw badRequest('content must not be empty');
-  return content;
+  return cleanText(content);
 }
+
+/** PostgreSQL text and jsonb cannot hold U+0000: store U+FFFD in its place rather than fail. */
+export const cleanText = (text: string): string => (text.includes('\0') ? text.replaceAll('\0', '\uFFFD') : text);
 
 /**
  * Inserts the user message of `turn` at (turn, 0, 0). Its id is derived from the key, the same way
@@ -23,7 +27,7 @@ export async function insertUserMessage(tx: PoolClient, chatId: string, turn: nu
   const { rows } = await tx.query(
     `INSERT INTO messages (id, chat_id, turn, step, idx, role, parts, visibility)
      VALUES ($1, $2, $3, 0, 0, 'user', $4, 'both') RETURNING ${MESSAGE_COLUMNS}`,
-    [stepMessageId(chatId, turn, 0, 0), chatId, turn, JSON.stringify(parts)],
+    [stepMessageId(chatId, turn, 0, 0), chatId, turn, toJsonb(parts)],
   );
   return toMessage(rows[0]);
 }

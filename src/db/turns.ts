@@ -9,6 +9,7 @@ import type {
   ChatStatus, ErrorInfo, Message, MessagePart, NewChatEvent, QueuedMessage, ToolCallPart, Usage,
 } from '../shared/types.ts';
 import { withTransaction, type Pool, type PoolClient } from './pool.ts';
+import { toJsonb } from './json.ts';
 
 export const INTERRUPTED_RESULT = 'Interrupted before it produced a result.';
 
@@ -64,7 +65,7 @@ async function closeDanglingToolCalls(tx: PoolClient, chatId: string, turn: numb
         `INSERT INTO messages (id, chat_id, turn, step, idx, role, parts, tool_call_id)
          VALUES ($1, $2, $3, $4, $5, 'tool', $6, $7)
          ON CONFLICT DO NOTHING RETURNING ${MESSAGE_COLUMNS}`,
-        [stepMessageId(chatId, turn, row.step, index + 1), chatId, turn, row.step, index + 1, JSON.stringify([part]), call.toolCallId],
+        [stepMessageId(chatId, turn, row.step, index + 1), chatId, turn, row.step, index + 1, toJsonb([part]), call.toolCallId],
       );
       if (res.rows[0]) closed.push(rowToMessage(res.rows[0]));
     }
@@ -131,7 +132,7 @@ export async function advanceChat(
           const ins = await tx.query(
             `INSERT INTO messages (id, chat_id, turn, step, idx, role, parts) VALUES ($1, $2, $3, 0, 0, 'user', $4)
              RETURNING ${MESSAGE_COLUMNS}`,
-            [stepMessageId(input.chatId, turn, 0, 0), input.chatId, turn, JSON.stringify(parts)],
+            [stepMessageId(input.chatId, turn, 0, 0), input.chatId, turn, toJsonb(parts)],
           );
           out.push({ type: 'message', data: rowToMessage(ins.rows[0]) });
           out.push({ type: 'queue_update', data: { queue: await queueOf(tx, input.chatId) } });
@@ -195,7 +196,7 @@ export async function saveStepMessage(
        ON CONFLICT (chat_id, turn, step, idx) DO UPDATE SET parts = EXCLUDED.parts, usage = EXCLUDED.usage,
          cost_micros = EXCLUDED.cost_micros, finish_reason = EXCLUDED.finish_reason, model = EXCLUDED.model
        RETURNING ${MESSAGE_COLUMNS}`,
-      [id, m.chatId, m.turn, m.step, JSON.stringify(m.parts), m.modelId, m.model, JSON.stringify(m.usage), m.costMicros, m.finishReason],
+      [id, m.chatId, m.turn, m.step, toJsonb(m.parts), m.modelId, m.model, JSON.stringify(m.usage), m.costMicros, m.finishReason],
     );
     await tx.query('UPDATE chats SET context_tokens = $2, updated_at = now() WHERE id = $1', [m.chatId, m.contextTokens]);
     const message = rowToMessage(rows[0]);
@@ -229,7 +230,7 @@ export async function saveToolResult(
     const { rows } = await tx.query(
       `INSERT INTO messages (id, chat_id, turn, step, idx, role, parts, tool_call_id)
        VALUES ($1, $2, $3, $4, $5, 'tool', $6, $7) ON CONFLICT DO NOTHING RETURNING ${MESSAGE_COLUMNS}`,
-      [id, r.chatId, r.turn, r.step, r.index + 1, JSON.stringify([r.part]), r.part.toolCallId],
+      [id, r.chatId, r.turn, r.step, r.index + 1, toJsonb([r.part]), r.part.toolCallId],
     );
     if (!rows[0]) return;
     await events.append(r.chatId, [

@@ -2,6 +2,7 @@ import { withTransaction, type Pool, type PoolClient } from '../db/pool.ts';
 import type { ChatEvent, NewChatEvent } from '../shared/types.ts';
 import { encodeNotification, EVENTS_CHANNEL } from './notification.ts';
 import type { EventLog } from './types.ts';
+import { toJsonb } from '../db/json.ts';
 
 interface EventRow { id: number; type: string; data: unknown }
 
@@ -26,7 +27,7 @@ export function createPgEventLog(pool: Pool): EventLog {
        SELECT $1, $2::bigint + e.ord - 1, e.v->>'type', e.v->'data',
               CASE WHEN e.v->>'type' = 'message_part' THEN (e.v->'data'->>'messageId')::uuid END
        FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY AS e(v, ord)`,
-      [chatId, first, JSON.stringify(events.map(({ type, data }) => ({ type, data })))],
+      [chatId, first, toJsonb(events.map(({ type, data }) => ({ type, data })))],
     );
     const stored = events.map((e, i) => ({ ...e, id: first + i, chatId }) as ChatEvent);
     // Delivered by PostgreSQL only if and when the transaction commits.
