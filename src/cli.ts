@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// `parley dev | api | worker`: one binary, three ways to run Parley.
+// `parley dev | api | worker`: one binary, three ways to run Parley; plus client commands (src/client).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { CLIENT_COMMANDS, CLIENT_USAGE, runClientCommand } from './client/commands.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { migrate } from './db/migrate.ts';
 import { openServices, prepareDatabase, startApi, startWorker } from './runtime.ts';
@@ -15,7 +16,9 @@ Commands:
   api      The REST API (needs DATABASE_URL and TEMPORAL_ADDRESS).
   worker   A Temporal worker for chat turns (needs DATABASE_URL and TEMPORAL_ADDRESS).
 
-Configuration comes from the environment; see README.md.`;
+Configuration comes from the environment; see README.md.
+
+${CLIENT_USAGE}`;
 
 type Stop = () => Promise<void>;
 
@@ -84,6 +87,11 @@ async function main(argv: string[]): Promise<void> {
   const command = argv[0];
   if (!command || command === '--help' || command === '-h' || command === 'help') {
     console.log(USAGE);
+    return;
+  }
+  // Before loadConfig and the shutdown handlers: clients need no server config and own Ctrl-C.
+  if (CLIENT_COMMANDS.has(command)) {
+    process.exitCode = await runClientCommand(argv);
     return;
   }
   const config = loadConfig();
