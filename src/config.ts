@@ -24,6 +24,8 @@ export interface Config {
   eventCoalesceMs: number;
   /** After SIGTERM, running steps get this long to finish before they fail over to another worker. */
   shutdownGraceMs: number;
+  /** Bound on one summarisation call (context compaction). */
+  summaryTimeoutMs: number;
   toolLimits: { executeTimeoutMs: number; executeMaxTimeoutMs: number; outputCapBytes: number };
   bodyLimitBytes: number;
   logLevel: string;
@@ -95,6 +97,7 @@ export function loadConfig(env: Env = process.env): Config {
     llmStepTimeoutMs: int('PARLEY_LLM_STEP_TIMEOUT_MS', 10 * 60_000, 1_000, 24 * 3_600_000),
     eventCoalesceMs: int('PARLEY_EVENT_COALESCE_MS', 20, 0, 1_000),
     shutdownGraceMs: int('PARLEY_SHUTDOWN_GRACE_MS', 3_000, 0, 3_600_000),
+    summaryTimeoutMs: int('PARLEY_SUMMARY_TIMEOUT_MS', 90_000, 1_000, 3_600_000),
     toolLimits: {
       executeTimeoutMs: int('PARLEY_EXECUTE_TIMEOUT_MS', 10_000, 100, 24 * 3_600_000),
       executeMaxTimeoutMs: int('PARLEY_EXECUTE_MAX_TIMEOUT_MS', 600_000, 100, 24 * 3_600_000),

@@ -111,14 +111,14 @@ describe.each(['openai', 'anthropic'] as const)('%s adapter: common behaviour', 
   });
 
   it('complete() returns the text and usage without streaming', async () => {
-    fake.enqueue(kind, reply(text('A short ', 'title'), { usage: { inputTokens: 12, outputTokens: 3 } }));
+    fake.enqueueCompletion(kind, reply(text('A short ', 'title'), { usage: { inputTokens: 12, outputTokens: 3 } }));
     const res = await providerFor(kind).complete({
       model: 'test-model', messages: [{ role: 'system', parts: [{ type: 'text', text: 'Summarise.' }] }, user('hello')],
       maxOutputTokens: 50, signal: new AbortController().signal,
     });
     expect(res.text).toBe('A short title');
     expect(res.usage).toMatchObject({ inputTokens: 12, outputTokens: 3 });
-    const body = fake.requests(kind)[0];
+    const body = fake.completions(kind)[0];
     expect(body.stream ?? false).toBe(false);
     expect(body.tools).toBeUndefined();
     expect(kind === 'openai' ? body.max_completion_tokens : body.max_tokens).toBe(50);
@@ -126,8 +126,8 @@ describe.each(['openai', 'anthropic'] as const)('%s adapter: common behaviour', 
 
   it('complete() accepts a large max_tokens and classifies errors', async () => {
     const req = { model: 'test-model', messages: [user('hello')], maxOutputTokens: 64_000, signal: new AbortController().signal };
-    expect((await providerFor(kind).complete(req)).text).toBe('This is a fake reply.');
-    fake.enqueue(kind, httpError(401));
+    expect((await providerFor(kind).complete(req)).text).toBe('Fake completion');
+    fake.enqueueCompletion(kind, httpError(401));
     const err = await providerFor(kind).complete(req).then(() => undefined, (e: unknown) => e);
     expect(classifyProviderError(err, NAMES[kind])).toMatchObject({ kind: 'auth', retryable: false, statusCode: 401 });
   });

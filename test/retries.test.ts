@@ -54,8 +54,6 @@ describe('non-retryable provider errors end the turn with status error and no re
     { name: 'auth (401)', kind: 'openai', script: httpError(401), expected: 'auth' },
     { name: 'forbidden (403)', kind: 'anthropic', script: httpError(403), expected: 'auth' },
     { name: 'model not found (404)', kind: 'openai', script: httpError(404, { code: 'model_not_found', message: 'The model `gpt-test` does not exist' }), expected: 'model_not_found' },
-    { name: 'context length', kind: 'openai', script: httpError(400, { code: 'context_length_exceeded', message: "This model's maximum context length is 8192 tokens" }), expected: 'context_length' },
-    { name: 'context length (anthropic)', kind: 'anthropic', script: httpError(400, { message: 'prompt is too long: 210000 tokens > 200000 maximum' }), expected: 'context_length' },
     { name: 'quota', kind: 'openai', script: httpError(429, { code: 'insufficient_quota', message: 'You exceeded your current quota' }), expected: 'quota' },
     { name: 'bad request', kind: 'anthropic', script: httpError(400, { message: 'messages: field required' }), expected: 'bad_request' },
   ] as const;

@@ -2,6 +2,8 @@ import { Context } from '@temporalio/activity';
 import { advanceChat } from '../db/turns.ts';
 import { notifyInterrupt } from '../worker/interrupts.ts';
 import { createLlmActivity, type LlmDeps } from './llm.ts';
+import { createCompactionActivity } from './compaction.ts';
+import { createTitleActivity } from './title.ts';
 import { createToolActivity } from './tools.ts';
 import type { AdvanceChatInput, ChatActivities, ChatLocalActivities } from './types.ts';
 
@@ -17,6 +19,8 @@ export function createActivities(deps: ActivityDeps): ChatActivities & ChatLocal
       }),
     llmStep: createLlmActivity(deps),
     runToolCall: createToolActivity(deps),
+    compactContext: createCompactionActivity(deps),
+    generateTitle: createTitleActivity(deps),
     broadcastInterrupt: ({ chatId, turn }) => notifyInterrupt(deps.pool, chatId, turn),
   };
 }

@@ -1,6 +1,7 @@
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import type { Config } from '../config.ts';
-import { costMicros, findCompletedStep, loadChatModel, loadPromptMessages, saveStepMessage, stepMessageId } from '../db/turns.ts';
+import { costMicros, loadChatModel } from '../db/chat-model.ts';
+import { findCompletedStep, loadPromptMessages, saveStepMessage, stepMessageId } from '../db/turns.ts';
 import type { Pool } from '../db/pool.ts';
 import { createPartPublisher } from '../events/part-publisher.ts';
 import type { EventLog, PartPublisher } from '../events/types.ts';

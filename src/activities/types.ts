@@ -16,6 +16,10 @@ export interface TurnSettings {
   maxSteps: number;
   /** Bounds all attempts of one LLM step (schedule-to-close). */
   llmStepTimeoutMs: number;
+  /** The chat model's context window, in tokens (0 when unknown: no compaction). */
+  contextLimit: number;
+  /** Compact when a step's context reaches this share of the window; 100 disables compaction. */
+  compactionThresholdPercent: number;
 }
 
 export interface AdvanceChatResult {
@@ -24,6 +28,10 @@ export interface AdvanceChatResult {
   status: ChatStatus | 'deleted';
   queueLength: number;
   settings: TurnSettings;
+  /** The turn that began is the chat's first with an automatic title: generate one in the background. */
+  generateTitle: boolean;
+  /** A manual compaction to run now (instead of a turn); the chat is `running` meanwhile. */
+  compact: { turn: number; afterStep: number } | null;
 }
 
 export interface StepRef { chatId: string; turn: number; step: number }
@@ -50,11 +58,31 @@ export interface ToolCallResult {
 
 export interface BroadcastInterruptInput { chatId: string; turn: number }
 
+export type CompactionReason = 'threshold' | 'context_length' | 'manual';
+
+export interface CompactInput {
+  chatId: string;
+  turn: number;
+  /** The summary is stored after this step's messages (0: right after the turn's user message). */
+  afterStep: number;
+  reason: CompactionReason;
+  contextTokens: number;
+  contextLimit: number;
+  thresholdPercent: number;
+}
+
+export interface CompactResult {
+  /** False when the summary failed or came back empty (reported to clients; the chat stays usable). */
+  compacted: boolean;
+}
+
 /** The activity surface the workflow proxies (implemented in ./index.ts). */
 export interface ChatActivities {
   advanceChat(input: AdvanceChatInput): Promise<AdvanceChatResult>;
   llmStep(input: StepRef): Promise<LlmStepResult>;
   runToolCall(input: ToolCallRef): Promise<ToolCallResult>;
+  compactContext(input: CompactInput): Promise<CompactResult>;
+  generateTitle(input: { chatId: string }): Promise<void>;
 }
 
 export interface ChatLocalActivities {

@@ -8,7 +8,7 @@
 // of truth, and a lost wake is repaired by the next one.
 import { randomUUID } from 'node:crypto';
 import type { ApiDeps } from '../api/deps.ts';
-import { badRequest, HttpError, notFound } from '../api/errors.ts';
+import { badRequest, conflict, HttpError, notFound } from '../api/errors.ts';
 import type { EventLog } from '../events/types.ts';
 import type { ChatStatus, Message, QueuedMessage } from '../shared/types.ts';
 import { checkContent, cleanText, insertUserMessage } from './messages.ts';
@@ -141,8 +141,9 @@ export async function createChat(
   const { chat, message, modelName } = await withTransaction(deps.pool, async (tx) => {
     const model = await resolveModel(tx, input.modelId, deps.config);
     await tx.query(
-      `INSERT INTO chats (id, owner_id, title, status, model_id, turn) VALUES ($1, $2, $3, 'pending', $4, 1)`,
-      [chatId, owner.id, title, model.id],
+      // title_auto: no title was given, so the workflow generates one after the first message.
+      `INSERT INTO chats (id, owner_id, title, status, model_id, turn, title_auto) VALUES ($1, $2, $3, 'pending', $4, 1, $5)`,
+      [chatId, owner.id, title, model.id, !input.title?.trim()],
     );
     const message = await insertUserMessage(tx, chatId, 1, content);
     await deps.events.append(chatId, [{ type: 'status', data: { status: 'pending' } }, { type: 'message', data: message }], tx);
@@ -199,6 +200,25 @@ export async function submitUserMessage(
 }
 
 interface LockedChat { status: ChatStatus; turn: number; model_id: string | null }
+
+/**
+ * Asks the workflow to compact an idle chat's context now (its summary and marker stream like any
+ * compaction). Busy chats answer 409: a running turn compacts by itself when it needs to.
+ */
+export async function requestCompaction(deps: ChatDeps, owner: { id: string }, chatId: string): Promise<void> {
+  if (!isUuid(chatId)) throw notFound('chat');
+  const modelName = await withTransaction(deps.pool, async (tx) => {
+    const chat = await lockChat(tx, owner.id, chatId);
+    if (chat.status !== 'waiting' && chat.status !== 'error') {
+      throw conflict(`the chat is ${chat.status}: compact it once the running turn is done`);
+    }
+    const model = await resolveModel(tx, chat.model_id, deps.config);
+    await tx.query('UPDATE chats SET compact_requested = true, updated_at = now() WHERE id = $1', [chatId]);
+    return model.model;
+  });
+  await temporalCall('the compaction was requested but could not start', () =>
+    deps.workflows.wake({ id: chatId, ownerId: owner.id, model: modelName }));
+}
 
 async function lockChat(tx: PoolClient, ownerId: string, chatId: string): Promise<LockedChat> {
   const { rows } = await tx.query(

@@ -53,7 +53,7 @@ async function queueOf(tx: PoolClient, chatId: string): Promise<QueuedMessage[]>
  */
 async function closeDanglingToolCalls(tx: PoolClient, chatId: string, turn: number): Promise<Message[]> {
   const { rows } = await tx.query(
-    `SELECT m.step, m.parts FROM messages m WHERE m.chat_id = $1 AND m.turn = $2 AND m.role = 'assistant' ORDER BY m.step`,
+    `SELECT m.step, m.parts FROM messages m WHERE m.chat_id = $1 AND m.turn = $2 AND m.role = 'assistant' AND m.idx = 0 ORDER BY m.step`,
     [chatId, turn],
   );
   const closed: Message[] = [];
@@ -74,31 +74,51 @@ async function closeDanglingToolCalls(tx: PoolClient, chatId: string, turn: numb
 }
 
 /**
- * Settles the turn that ended (if any) and begins the next one, in one transaction under the
- * chat's row lock, the same lock the API takes to queue a message: a message is either seen here
- * or queued after this commit (and then the API's wake signal restarts the loop).
+ * Settles the turn that ended (if any) and begins the next piece of work, in one transaction under
+ * the chat's row lock, the same lock the API takes to queue a message: a message is either seen
+ * here or queued after this commit (and then the API's wake signal restarts the loop).
+ * Next, in order: a turn whose user message is waiting (status pending), a manual compaction, the
+ * head of the queue.
  */
 export async function advanceChat(
-  pool: Pool, events: EventLog, input: AdvanceChatInput, runId: string, settings: TurnSettings,
+  pool: Pool, events: EventLog, input: AdvanceChatInput, runId: string, base: Pick<TurnSettings, 'maxSteps' | 'llmStepTimeoutMs'>,
 ): Promise<AdvanceChatResult> {
   return withTransaction(pool, async (tx) => {
     const { rows } = await tx.query(
-      'SELECT status, turn, active_run_id FROM chats WHERE id = $1 FOR UPDATE',
+      `SELECT c.status, c.turn, c.active_run_id, c.title_auto, c.compact_requested, m.context_limit, m.compaction_threshold_percent
+       FROM chats c LEFT JOIN models m ON m.id = COALESCE(c.model_id, (SELECT id FROM models WHERE is_default LIMIT 1))
+       WHERE c.id = $1 FOR UPDATE OF c`,
       [input.chatId],
     );
-    const chat = rows[0] as { status: ChatStatus; turn: number; active_run_id: string | null } | undefined;
-    if (!chat) return { turn: null, status: 'deleted', queueLength: 0, settings };
+    const chat = rows[0] as {
+      status: ChatStatus; turn: number; active_run_id: string | null; title_auto: boolean; compact_requested: boolean;
+      context_limit: number | null; compaction_threshold_percent: number | null;
+    } | undefined;
+    const settings: TurnSettings = {
+      ...base,
+      contextLimit: chat?.context_limit ?? 0,
+      compactionThresholdPercent: chat?.compaction_threshold_percent ?? 100,
+    };
+    const idle = { generateTitle: false, compact: null };
+    if (!chat) return { turn: null, status: 'deleted', queueLength: 0, settings, ...idle };
+    const queueLength = async () =>
+      Number((await tx.query('SELECT count(*) AS n FROM queued_messages WHERE chat_id = $1', [input.chatId])).rows[0].n);
+    const compactAt = async (turn: number) => {
+      const r = await tx.query('SELECT coalesce(max(step), 0) AS s FROM messages WHERE chat_id = $1 AND turn = $2', [input.chatId, turn]);
+      return { turn, afterStep: Number(r.rows[0].s) };
+    };
+
+    // A retry of an attempt that already committed: answer as it did.
+    if (chat.status === 'running' && chat.active_run_id === runId && (!input.finished || input.finished.turn < chat.turn)) {
+      return chat.compact_requested
+        ? { turn: null, status: chat.status, queueLength: await queueLength(), settings, generateTitle: false, compact: await compactAt(chat.turn) }
+        : { turn: chat.turn, status: chat.status, queueLength: await queueLength(), settings, generateTitle: false, compact: null };
+    }
 
     const out: NewChatEvent[] = [];
     let status = chat.status;
     let turn = chat.turn;
     let lastError: ErrorInfo | null | undefined; // undefined: unchanged
-
-    // A retry of an attempt that already committed: answer as it did.
-    if (status === 'running' && chat.active_run_id === runId && (!input.finished || input.finished.turn < turn)) {
-      const queue = await queueOf(tx, input.chatId);
-      return { turn, status, queueLength: queue.length, settings };
-    }
 
     const { finished } = input;
     if (finished && finished.turn === turn && status === 'running') {
@@ -117,10 +137,13 @@ export async function advanceChat(
       status = 'error';
     }
 
-    let began = false;
+    let began: 'turn' | 'compact' | null = null;
+    let generateTitle = false;
     if (input.startNext) {
       if (status === 'pending') {
-        began = true;
+        began = 'turn';
+      } else if (chat.compact_requested) {
+        began = 'compact';
       } else {
         const head = await tx.query(
           'DELETE FROM queued_messages WHERE id = (SELECT id FROM queued_messages WHERE chat_id = $1 ORDER BY position LIMIT 1) RETURNING content',
@@ -136,25 +159,32 @@ export async function advanceChat(
           );
           out.push({ type: 'message', data: rowToMessage(ins.rows[0]) });
           out.push({ type: 'queue_update', data: { queue: await queueOf(tx, input.chatId) } });
-          began = true;
+          began = 'turn';
         }
       }
       if (began) { status = 'running'; lastError = null; }
+      // Claimed once: a failed title generation is not retried turn after turn.
+      if (began === 'turn' && chat.title_auto) generateTitle = true;
     }
 
     if (status !== chat.status || lastError !== undefined) {
       out.push({ type: 'status', data: { status, lastError: lastError ?? null } });
     }
     await tx.query(
-      `UPDATE chats SET status = $2, turn = $3, active_run_id = $4, updated_at = now()
-         ${lastError !== undefined ? ', last_error = $5' : ''} WHERE id = $1`,
-      lastError !== undefined
-        ? [input.chatId, status, turn, began ? runId : null, lastError ? JSON.stringify(lastError) : null]
-        : [input.chatId, status, turn, began ? runId : null],
+      `UPDATE chats SET status = $2, turn = $3, active_run_id = $4, updated_at = now(),
+         title_auto = title_auto AND NOT $5 ${lastError !== undefined ? ', last_error = $6' : ''} WHERE id = $1`,
+      [input.chatId, status, turn, began ? runId : null, generateTitle,
+        ...(lastError !== undefined ? [lastError ? JSON.stringify(lastError) : null] : [])],
     );
     if (out.length) await events.append(input.chatId, out, tx);
-    const queueLength = Number((await tx.query('SELECT count(*) AS n FROM queued_messages WHERE chat_id = $1', [input.chatId])).rows[0].n);
-    return { turn: began ? turn : null, status, queueLength, settings };
+    return {
+      turn: began === 'turn' ? turn : null,
+      status,
+      queueLength: await queueLength(),
+      settings,
+      generateTitle,
+      compact: began === 'compact' ? await compactAt(turn) : null,
+    };
   });
 }
 
@@ -239,42 +269,4 @@ export async function saveToolResult(
     ], tx);
     await events.pruneParts(r.chatId, id, tx);
   });
-}
-
-/** The model a chat runs on, with its provider. */
-export interface ChatModel {
-  modelId: string;
-  providerId: string;
-  model: string;
-  contextLimit: number;
-  maxOutputTokens: number | null;
-  options: Record<string, unknown>;
-  pricing: { inputPerMTok: number; outputPerMTok: number; cacheReadPerMTok?: number; cacheWritePerMTok?: number } | null;
-}
-
-export async function loadChatModel(pool: Pool, chatId: string): Promise<ChatModel | null> {
-  const { rows } = await pool.query(
-    `SELECT m.id, m.provider_id, m.model, m.context_limit, m.max_output_tokens, m.options, m.pricing
-     FROM chats c JOIN models m ON m.id = COALESCE(c.model_id, (SELECT id FROM models WHERE is_default LIMIT 1))
-     WHERE c.id = $1`,
-    [chatId],
-  );
-  const r = rows[0];
-  if (!r) return null;
-  return {
-    modelId: r.id, providerId: r.provider_id, model: r.model, contextLimit: r.context_limit,
-    maxOutputTokens: r.max_output_tokens, options: r.options ?? {}, pricing: r.pricing,
-  };
-}
-
-/** Cost in micro-units of the price currency, at the prices in force at the time of the call. */
-export function costMicros(usage: Usage, pricing: ChatModel['pricing']): number | null {
-  if (!pricing) return null;
-  // A price per million tokens is exactly the price in micro-units per token.
-  return Math.round(
-    usage.inputTokens * pricing.inputPerMTok +
-    usage.outputTokens * pricing.outputPerMTok +
-    usage.cacheReadTokens * (pricing.cacheReadPerMTok ?? pricing.inputPerMTok) +
-    usage.cacheWriteTokens * (pricing.cacheWritePerMTok ?? pricing.inputPerMTok),
-  );
 }

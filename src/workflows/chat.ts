@@ -24,7 +24,7 @@ import type {
   TurnSettings,
 } from '../activities/types.ts';
 import type { ErrorInfo } from '../shared/types.ts';
-import { afterStep, type StepContext } from './compaction.ts';
+import { MAX_COMPACTIONS_PER_TURN, SUMMARY_MAX_ATTEMPTS, isContextLengthFailure, shouldCompact } from './compaction.ts';
 import type { ChatWorkflowInput, ChatWorkflowState, InterruptInput } from './types.ts';
 
 export const interruptSignal = defineSignal<[InterruptInput?]>('interrupt');
@@ -41,10 +41,26 @@ const { advanceChat } = proxyActivities<ChatActivities>({
   retry,
 });
 
+// Titles are best effort: a small retry budget, and a failure never reaches the chat.
+const { generateTitle } = proxyActivities<ChatActivities>({
+  startToCloseTimeout: '1m',
+  retry: { ...retry, maximumAttempts: 3 },
+});
+
 const { broadcastInterrupt } = proxyLocalActivities<ChatLocalActivities>({
   startToCloseTimeout: '5s',
   retry: { ...retry, maximumAttempts: 3 },
 });
+
+function compactionActivities(settings: TurnSettings) {
+  return proxyActivities<ChatActivities>({
+    // The summary call has its own timeout (PARLEY_SUMMARY_TIMEOUT_MS) inside the activity.
+    startToCloseTimeout: '10m',
+    scheduleToCloseTimeout: settings.llmStepTimeoutMs,
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry: { ...retry, maximumAttempts: SUMMARY_MAX_ATTEMPTS },
+  });
+}
 
 function stepActivities(settings: TurnSettings) {
   return proxyActivities<ChatActivities>({
@@ -67,14 +83,14 @@ export async function chatWorkflow(input: ChatWorkflowInput): Promise<void> {
   };
   let wakeSeq = 0;
   let turnScope: CancellationScope | undefined;
-  let interruptedTurn: number | undefined;
   let broadcasts: Promise<unknown>[] = [];
+  // Work that must finish before the run ends (titles), but never holds up a turn.
+  const background: Promise<unknown>[] = [];
 
   setHandler(stateQuery, () => ({ ...state }));
   setHandler(wakeSignal, () => { wakeSeq++; });
   setHandler(interruptSignal, () => {
-    if (!turnScope || interruptedTurn === state.turn) return;
-    interruptedTurn = state.turn;
+    if (!turnScope || turnScope.consideredCancelled) return;
     turnScope.cancel();
     // Temporal delivers the cancellation to a running activity only on its next heartbeat; this
     // second path reaches the worker running the step at once (PostgreSQL NOTIFY).
@@ -85,13 +101,13 @@ export async function chatWorkflow(input: ChatWorkflowInput): Promise<void> {
 
   const apply = (r: AdvanceChatResult) => {
     state.queueLength = r.queueLength;
-    state.status = r.turn !== null ? 'running' : r.status === 'error' ? 'error' : 'waiting';
+    state.status = r.turn !== null || r.compact ? 'running' : r.status === 'error' ? 'error' : 'waiting';
   };
 
   let next: AdvanceChatResult | null = null;
   if (input.carryTurn !== undefined) {
     // Continued as new between turns: the previous run already began this turn in PostgreSQL.
-    next = { turn: input.carryTurn, status: 'running', queueLength: 0, settings: input.carrySettings! };
+    next = { turn: input.carryTurn, status: 'running', queueLength: 0, settings: input.carrySettings!, generateTitle: false, compact: null };
   }
 
   for (;;) {
@@ -99,15 +115,24 @@ export async function chatWorkflow(input: ChatWorkflowInput): Promise<void> {
       const seen = wakeSeq;
       next = await advanceChat({ chatId: input.chatId, startNext: true });
       apply(next);
-      if (next.turn === null) {
+      if (next.turn === null && !next.compact) {
         // A wake that arrived while we looked means a message may have been queued after our read.
         if (seen !== wakeSeq) { next = null; continue; }
         break;
       }
     }
-    const turn = next.turn!;
-    const settings = next.settings;
-    const { outcome, error } = await runTurn(turn, settings);
+    let turn: number;
+    let result: { outcome: TurnOutcome; error?: ErrorInfo };
+    if (next.compact) {
+      // A manual compaction (POST /chats/:id/compact) runs as a turn of its own kind.
+      turn = next.compact.turn;
+      result = await runManualCompaction(next.compact.turn, next.compact.afterStep, next.settings);
+    } else {
+      turn = next.turn!;
+      if (next.generateTitle) background.push(generateTitle({ chatId: input.chatId }).catch(() => undefined));
+      result = await runTurn(turn, next.settings);
+    }
+    const { outcome, error } = result;
     await Promise.all(broadcasts);
     broadcasts = [];
     turnScope = undefined;
@@ -121,17 +146,36 @@ export async function chatWorkflow(input: ChatWorkflowInput): Promise<void> {
     const seen = wakeSeq;
     next = await advanceChat({ chatId: input.chatId, finished: { turn, outcome, error }, startNext: true });
     apply(next);
-    if (next.turn === null) {
+    if (next.turn === null && !next.compact) {
       if (seen !== wakeSeq) { next = null; continue; }
       break;
     }
-    if (workflowInfo().continueAsNewSuggested) {
+    if (workflowInfo().continueAsNewSuggested && next.turn !== null) {
+      await Promise.all(background);
       await condition(allHandlersFinished);
       await continueAsNew<typeof chatWorkflow>({ chatId: input.chatId, carryTurn: next.turn, carrySettings: next.settings });
     }
   }
+  await Promise.all(background);
   state.status = state.status === 'error' ? 'error' : 'completed';
   await condition(allHandlersFinished);
+
+  async function runManualCompaction(turn: number, afterStep: number, settings: TurnSettings): Promise<{ outcome: TurnOutcome; error?: ErrorInfo }> {
+    state.turn = turn;
+    state.status = 'running';
+    const scope = new CancellationScope();
+    turnScope = scope;
+    try {
+      await scope.run(() => compactionActivities(settings).compactContext({
+        chatId: input.chatId, turn, afterStep, reason: 'manual', contextTokens: state.lastContextTokens ?? 0,
+        contextLimit: settings.contextLimit, thresholdPercent: settings.compactionThresholdPercent,
+      }));
+      return { outcome: 'completed' };
+    } catch (err) {
+      if (isCancellation(err)) return { outcome: CancellationScope.current().consideredCancelled ? 'cancelled' : 'interrupted' };
+      return { outcome: 'failed', error: toErrorInfo(err) };
+    }
+  }
 
   async function runTurn(turn: number, settings: TurnSettings): Promise<{ outcome: TurnOutcome; error?: ErrorInfo }> {
     state.turn = turn;
@@ -142,10 +186,34 @@ export async function chatWorkflow(input: ChatWorkflowInput): Promise<void> {
     turnScope = scope;
     try {
       return await scope.run(async () => {
+        const { compactContext } = compactionActivities(settings);
+        let compactions = 0;
+        const compact = async (afterStep: number, reason: 'threshold' | 'context_length', contextTokens: number) => {
+          compactions++;
+          const r = await compactContext({
+            chatId: input.chatId, turn, afterStep, reason, contextTokens,
+            contextLimit: settings.contextLimit, thresholdPercent: settings.compactionThresholdPercent,
+          });
+          return r.compacted;
+        };
+        let retriedAfterCompaction = false;
         for (let step = 1; step <= settings.maxSteps; step++) {
           state.step = step;
           const ref = { chatId: input.chatId, turn, step };
-          const result: LlmStepResult = await acts.llmStep(ref);
+          let result: LlmStepResult;
+          try {
+            result = await acts.llmStep(ref);
+          } catch (err) {
+            // The provider refused the prompt as too long: compact once, then retry the step.
+            if (isContextLengthFailure(err) && !retriedAfterCompaction && compactions < MAX_COMPACTIONS_PER_TURN &&
+                await compact(step - 1, 'context_length', state.lastContextTokens ?? 0)) {
+              retriedAfterCompaction = true;
+              step--;
+              continue;
+            }
+            throw err;
+          }
+          retriedAfterCompaction = false;
           state.lastContextTokens = result.contextTokens;
           if (result.interrupted) return { outcome: 'interrupted' };
           if (result.toolCalls.length > 0) {
@@ -154,9 +222,12 @@ export async function chatWorkflow(input: ChatWorkflowInput): Promise<void> {
               acts.runToolCall({ ...ref, index, toolCallId: call.toolCallId })));
             if (results.some((r) => r.interrupted)) return { outcome: 'interrupted' };
           }
-          const ctx: StepContext = { chatId: input.chatId, turn, step, contextTokens: result.contextTokens, final: result.toolCalls.length === 0 };
-          await afterStep(ctx);
-          if (ctx.final) return { outcome: 'completed' };
+          const final = result.toolCalls.length === 0;
+          if (compactions < MAX_COMPACTIONS_PER_TURN && shouldCompact(result.contextTokens, settings)) {
+            // Compacting after the final answer re-enters the loop: the agent continues from its summary.
+            if (await compact(step, 'threshold', result.contextTokens)) continue;
+          }
+          if (final) return { outcome: 'completed' };
         }
         return {
           outcome: 'max_steps',

@@ -1,16 +1,19 @@
-/** What the workflow knows after each LLM step (and its tools) finished. */
-export interface StepContext {
-  chatId: string;
-  turn: number;
-  step: number;
-  /** Input + cache read + cache write tokens of the step: the context window in use. */
-  contextTokens: number;
-  /** True when the model gave its final answer; compaction may set it false to re-enter the loop. */
-  final: boolean;
+// The compaction loop's rules, kept pure so the workflow stays deterministic and they stay testable.
+import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
+import type { TurnSettings } from '../activities/types.ts';
+
+/** A turn compacts at most this often: a context that does not shrink must not loop forever. */
+export const MAX_COMPACTIONS_PER_TURN = 3;
+/** Attempts of one summary call (retryable provider errors); mirrored by the activity. */
+export const SUMMARY_MAX_ATTEMPTS = 3;
+
+/** True when the step's context (input + cache read + cache write) reached the model's threshold. */
+export function shouldCompact(contextTokens: number, s: Pick<TurnSettings, 'contextLimit' | 'compactionThresholdPercent'>): boolean {
+  if (s.compactionThresholdPercent >= 100 || s.contextLimit <= 0) return false;
+  return (contextTokens / s.contextLimit) * 100 >= s.compactionThresholdPercent;
 }
 
-/**
- * The compaction loop's seam: runs after every step. Context compaction (summarise when
- * contextTokens crosses the model's threshold) plugs in here.
- */
-export async function afterStep(_ctx: StepContext): Promise<void> {}
+export function isContextLengthFailure(err: unknown): boolean {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  return cause instanceof ApplicationFailure && cause.type === 'context_length';
+}

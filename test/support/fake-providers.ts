@@ -18,6 +18,9 @@
  *   fake.clientAborts('openai')       // responses the CLIENT closed before they were complete
  *   fake.events.on('client-close', ({ provider }) => ...)  // also 'request' ({ provider, body })
  *   fake.setDefault(text('ok'))       // reply used when a provider's queue is empty (per provider: 2nd arg)
+ *   fake.enqueueCompletion('openai', text('A title'))  // non-streaming calls (titles, summaries) have their own
+ *   fake.completions('openai')        // queue, default (`setCompletionDefault`) and request log, so background
+ *                                     // title generation never takes a script meant for a turn's step
  *   fake.reset(); await fake.close();
  *
  * Scripts: a FakeReply (`reply(blocks, options)`; a bare block or block array is shorthand for a
@@ -97,11 +100,18 @@ export interface FakeProviders {
   openaiBaseUrl: string;
   /** Server root: the Anthropic SDK appends `/v1/messages` itself. */
   anthropicBaseUrl: string;
+  /** Scripts for streaming requests (the steps of a turn). */
   enqueue(provider: FakeProvider, ...scripts: FakeScriptInput[]): void;
+  /** Scripts for non-streaming requests (titles, summaries). */
+  enqueueCompletion(provider: FakeProvider, ...scripts: FakeScriptInput[]): void;
+  setCompletionDefault(script: FakeScriptInput, provider?: FakeProvider): void;
+  /** Bodies of non-streaming requests, in arrival order. */
+  completions(provider: FakeProvider): FakeRequestBody[];
   /** Reply used when the queue is empty; without `provider`, for both. */
   setDefault(script: FakeScriptInput, provider?: FakeProvider): void;
   /** Scripts still queued. */
   pending(provider: FakeProvider): number;
+  /** Bodies of streaming requests, in arrival order. */
   requests(provider: FakeProvider): FakeRequestBody[];
   requestHeaders(provider: FakeProvider): IncomingHttpHeaders[];
   openConnections(): number;
@@ -155,11 +165,15 @@ function splitInto(s: string, n: number): string[] {
 // ---- server ----
 
 const DEFAULT_REPLY: FakeScriptInput = reply(text('This is a ', 'fake reply.'));
+const DEFAULT_COMPLETION: FakeScriptInput = reply(text('Fake completion'));
 
 export async function startFakeProviders(): Promise<FakeProviders> {
   const queues: Record<FakeProvider, FakeScriptInput[]> = { openai: [], anthropic: [] };
   const defaults: Record<FakeProvider, FakeScriptInput> = { openai: DEFAULT_REPLY, anthropic: DEFAULT_REPLY };
   const bodies: Record<FakeProvider, FakeRequestBody[]> = { openai: [], anthropic: [] };
+  const completionQueues: Record<FakeProvider, FakeScriptInput[]> = { openai: [], anthropic: [] };
+  const completionDefaults: Record<FakeProvider, FakeScriptInput> = { openai: DEFAULT_COMPLETION, anthropic: DEFAULT_COMPLETION };
+  const completionBodies: Record<FakeProvider, FakeRequestBody[]> = { openai: [], anthropic: [] };
   const headers: Record<FakeProvider, IncomingHttpHeaders[]> = { openai: [], anthropic: [] };
   const aborts: Record<FakeProvider, number> = { openai: 0, anthropic: 0 };
   const events: FakeProviders['events'] = new EventEmitter();
@@ -187,11 +201,12 @@ export async function startFakeProviders(): Promise<FakeProviders> {
     } catch {
       body = raw;
     }
-    bodies[provider].push(body);
+    const stream = typeof body === 'object' && body !== null && body.stream === true;
+    (stream ? bodies : completionBodies)[provider].push(body);
     headers[provider].push(req.headers);
     events.emit('request', { provider, body });
 
-    const input = queues[provider].shift() ?? defaults[provider];
+    const input = stream ? queues[provider].shift() ?? defaults[provider] : completionQueues[provider].shift() ?? completionDefaults[provider];
     const script = normalize(typeof input === 'function' ? input(body, provider) : input);
     const id = ++seq;
 
@@ -210,7 +225,6 @@ export async function startFakeProviders(): Promise<FakeProviders> {
       sendHttpError(res, provider, script);
       return;
     }
-    const stream = typeof body === 'object' && body !== null && body.stream === true;
     const ctx: ReplyContext = { res, state, script, model: String(body?.model ?? 'fake-model'), id, body };
     if (provider === 'openai') await (stream ? streamOpenAi(ctx) : jsonOpenAi(ctx));
     else await (stream ? streamAnthropic(ctx) : jsonAnthropic(ctx));
@@ -228,6 +242,12 @@ export async function startFakeProviders(): Promise<FakeProviders> {
       if (provider) defaults[provider] = script;
       else defaults.openai = defaults.anthropic = script;
     },
+    enqueueCompletion: (provider, ...scripts) => { completionQueues[provider].push(...scripts); },
+    setCompletionDefault: (script, provider) => {
+      if (provider) completionDefaults[provider] = script;
+      else completionDefaults.openai = completionDefaults.anthropic = script;
+    },
+    completions: (provider) => completionBodies[provider],
     pending: (provider) => queues[provider].length,
     requests: (provider) => bodies[provider],
     requestHeaders: (provider) => headers[provider],
@@ -241,6 +261,9 @@ export async function startFakeProviders(): Promise<FakeProviders> {
         headers[p] = [];
         aborts[p] = 0;
         defaults[p] = DEFAULT_REPLY;
+        completionQueues[p] = [];
+        completionBodies[p] = [];
+        completionDefaults[p] = DEFAULT_COMPLETION;
       }
     },
     close: async () => {

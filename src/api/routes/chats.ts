@@ -1,6 +1,6 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import {
-  createChat, deleteChat, getChatWithQueue, listChats, MAX_CHAT_PAGE, requireChat, temporalCall, updateChat,
+  createChat, deleteChat, getChatWithQueue, listChats, MAX_CHAT_PAGE, requestCompaction, requireChat, temporalCall, updateChat,
 } from '../../db/chats.ts';
 import type { ApiDeps } from '../deps.ts';
 import { Chat, Content, errorResponses, IdParams, Message, QueuedMessage } from '../schemas.ts';
@@ -82,5 +82,17 @@ export const chatRoutes: FastifyPluginAsyncTypebox<{ deps: ApiDeps }> = async (a
     const interrupted = await temporalCall('could not interrupt the chat', () =>
       deps.workflows.interrupt(request.params.id, request.body.reason));
     return reply.code(202).send({ interrupted });
+  });
+
+  app.post('/chats/:id/compact', {
+    schema: {
+      summary: 'Compact an idle chat\'s context now (summarise earlier messages; they are kept, marked compressed)',
+      tags,
+      params: IdParams,
+      response: { 202: Type.Object({ compacting: Type.Literal(true) }), ...errorResponses },
+    },
+  }, async (request, reply) => {
+    await requestCompaction(deps, request.user, request.params.id);
+    return reply.code(202).send({ compacting: true as const });
   });
 };

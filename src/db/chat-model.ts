@@ -1,0 +1,63 @@
+import type { Usage } from '../shared/types.ts';
+import type { Pool } from './pool.ts';
+
+export interface Pricing { inputPerMTok: number; outputPerMTok: number; cacheReadPerMTok?: number; cacheWritePerMTok?: number }
+
+/** A configured model with what an activity needs to call it. */
+export interface ChatModel {
+  modelId: string;
+  providerId: string;
+  model: string;
+  contextLimit: number;
+  maxOutputTokens: number | null;
+  /** Options sent to the provider (Parley's own keys removed). */
+  options: Record<string, unknown>;
+  pricing: Pricing | null;
+  /** Optional cheaper models (ids of other configured models) for summaries and titles. */
+  summaryModelId: string | null;
+  titleModelId: string | null;
+}
+
+const SELECT = `SELECT m.id, m.provider_id, m.model, m.context_limit, m.max_output_tokens, m.options, m.pricing FROM models m`;
+
+interface ModelRow {
+  id: string; provider_id: string; model: string; context_limit: number; max_output_tokens: number | null;
+  options: Record<string, unknown> | null; pricing: Pricing | null;
+}
+
+function toChatModel(r: ModelRow): ChatModel {
+  // summaryModelId/titleModelId live in the model's free-form options but are Parley's, not the provider's.
+  const { summaryModelId, titleModelId, ...options } = r.options ?? {};
+  return {
+    modelId: r.id, providerId: r.provider_id, model: r.model, contextLimit: r.context_limit,
+    maxOutputTokens: r.max_output_tokens, options, pricing: r.pricing,
+    summaryModelId: typeof summaryModelId === 'string' ? summaryModelId : null,
+    titleModelId: typeof titleModelId === 'string' ? titleModelId : null,
+  };
+}
+
+/** The chat's model, or the default model when the chat has none (or its model was deleted). */
+export async function loadChatModel(pool: Pool, chatId: string): Promise<ChatModel | null> {
+  const { rows } = await pool.query(
+    `${SELECT} JOIN chats c ON m.id = COALESCE(c.model_id, (SELECT id FROM models WHERE is_default LIMIT 1)) WHERE c.id = $1`,
+    [chatId],
+  );
+  return rows[0] ? toChatModel(rows[0]) : null;
+}
+
+export async function loadModel(pool: Pool, modelId: string): Promise<ChatModel | null> {
+  const { rows } = await pool.query(`${SELECT} WHERE m.id = $1`, [modelId]);
+  return rows[0] ? toChatModel(rows[0]) : null;
+}
+
+/** Cost in micro-units of the price currency, at the prices in force at the time of the call. */
+export function costMicros(usage: Usage, pricing: Pricing | null): number | null {
+  if (!pricing) return null;
+  // A price per million tokens is exactly the price in micro-units per token.
+  return Math.round(
+    usage.inputTokens * pricing.inputPerMTok +
+    usage.outputTokens * pricing.outputPerMTok +
+    usage.cacheReadTokens * (pricing.cacheReadPerMTok ?? pricing.inputPerMTok) +
+    usage.cacheWriteTokens * (pricing.cacheWritePerMTok ?? pricing.inputPerMTok),
+  );
+}
