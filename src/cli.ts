@@ -1,16 +1,11 @@
 #!/usr/bin/env node
-// `parley dev | api | worker`: one binary, three ways to run Parley; plus client commands (src/client).
-import crypto from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
-import { CLIENT_COMMANDS, CLIENT_USAGE, runClientCommand } from './client/commands.ts';
-import { ConfigError, loadConfig, type Config } from './config.ts';
-import { migrate } from './db/migrate.ts';
-import { openServices, prepareDatabase, startApi, startWorker } from './runtime.ts';
+// `parley`: server commands (dev, api, worker: src/server.ts) and client commands (src/client).
+// Each side is imported only when used, so client commands start without loading Temporal or pg.
+import { CLIENT_COMMANDS, CLIENT_USAGE } from './client/usage.ts';
 
 const USAGE = `Usage: parley <command>
 
-Commands:
+Server commands:
   dev      Everything in one process: embedded PostgreSQL (unless DATABASE_URL), a Temporal dev
            server with Web UI (unless TEMPORAL_ADDRESS), one worker and the API.
   api      The REST API (needs DATABASE_URL and TEMPORAL_ADDRESS).
@@ -20,125 +15,29 @@ Configuration comes from the environment; see README.md.
 
 ${CLIENT_USAGE}`;
 
-type Stop = () => Promise<void>;
-
-/** A secret kept in the data dir so a dev install survives restarts without configuration. */
-function devSecret(config: Config, file: string, make: () => string): string {
-  const p = path.join(config.dataDir, file);
-  if (fs.existsSync(p)) return fs.readFileSync(p, 'utf8').trim();
-  const value = make();
-  fs.mkdirSync(config.dataDir, { recursive: true });
-  fs.writeFileSync(p, value + '\n', { mode: 0o600 });
-  return value;
-}
-
-async function runDev(config: Config, stops: Stop[]): Promise<void> {
-  fs.mkdirSync(config.dataDir, { recursive: true });
-  // Dev-only modules load lazily: `parley api`/`parley worker` never pull them in.
-  const { startEmbeddedPostgres } = await import('./dev/postgres.ts');
-  const { startTemporalDevServer } = await import('./dev/temporal.ts');
-  if (!config.databaseUrl) {
-    const pg = await startEmbeddedPostgres({ dataDir: path.join(config.dataDir, 'postgres') });
-    stops.push(pg.stop);
-    const admin = await import('pg');
-    const c = new admin.default.Client({ connectionString: pg.adminUrl });
-    await c.connect();
-    const exists = await c.query(`SELECT 1 FROM pg_database WHERE datname = 'parley'`);
-    if (!exists.rowCount) await c.query('CREATE DATABASE parley');
-    await c.end();
-    config.databaseUrl = pg.urlFor('parley');
-  }
-  let uiUrl: string | undefined;
-  if (!config.temporalAddress) {
-    const temporal = await startTemporalDevServer({
-      ...(config.temporalCliPath ? { cliPath: config.temporalCliPath } : {}),
-      dbFile: path.join(config.dataDir, 'temporal.sqlite'),
-      uiPort: config.temporalUiPort,
-      // The CLI's default address, so `temporal workflow signal ...` reaches it without flags.
-      port: 7233,
-    });
-    stops.push(temporal.stop);
-    config.temporalAddress = temporal.address;
-    uiUrl = temporal.uiUrl;
-  }
-  config.secretKey ??= devSecret(config, 'secret.key', () => crypto.randomBytes(32).toString('base64url'));
-  config.adminToken ??= devSecret(config, 'admin.token', () => `prl_${crypto.randomBytes(24).toString('base64url')}`);
-
-  const services = openServices({ ...config, databaseUrl: config.databaseUrl });
-  stops.push(services.close);
-  await prepareDatabase(services);
-  const worker = await startWorker(services);
-  stops.push(worker.shutdown);
-  const api = await startApi(services);
-  stops.push(api.close);
-  console.log(`Parley is running.
-  API:          ${api.url}/api/v1   (docs: ${api.url}/api/v1/docs)
-  Admin token:  ${config.adminToken}   (kept in ${path.join(config.dataDir, 'admin.token')} unless PARLEY_ADMIN_TOKEN is set)
-  Temporal UI:  ${uiUrl ?? `(external Temporal at ${config.temporalAddress})`}
-  PostgreSQL:   ${config.databaseUrl.replace(/:[^:@/]+@/, ':***@')}`);
-}
-
-function requireExternal(config: Config, command: string): asserts config is Config & { databaseUrl: string; temporalAddress: string } {
-  const missing = [!config.databaseUrl && 'DATABASE_URL', !config.temporalAddress && 'TEMPORAL_ADDRESS'].filter(Boolean);
-  if (missing.length) throw new ConfigError(missing.map((m) => `${m} is required for \`parley ${command}\` (\`parley dev\` starts local servers instead)`));
-}
-
 async function main(argv: string[]): Promise<void> {
   const command = argv[0];
   if (!command || command === '--help' || command === '-h' || command === 'help') {
     console.log(USAGE);
     return;
   }
-  // Before loadConfig and the shutdown handlers: clients need no server config and own Ctrl-C.
+  // Clients need no server config and own Ctrl-C themselves.
   if (CLIENT_COMMANDS.has(command)) {
+    const { runClientCommand } = await import('./client/commands.ts');
     process.exitCode = await runClientCommand(argv);
     return;
   }
-  const config = loadConfig();
-  const stops: Stop[] = [];
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    console.log(`${signal}: shutting down`);
-    for (const stop of stops.reverse()) await stop().catch((err) => console.error(err));
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-
-  switch (command) {
-    case 'dev':
-      await runDev(config, stops);
-      break;
-    case 'api': {
-      requireExternal(config, 'api');
-      const services = openServices(config);
-      stops.push(services.close);
-      await prepareDatabase(services);
-      const api = await startApi(services);
-      stops.push(api.close);
-      console.log(`Parley API listening on ${api.url}`);
-      break;
-    }
-    case 'worker': {
-      requireExternal(config, 'worker');
-      const services = openServices(config);
-      stops.push(services.close);
-      await migrate(config.databaseUrl);
-      const worker = await startWorker(services);
-      stops.push(worker.shutdown);
-      console.log(`Parley worker polling task queue "${config.taskQueue}" at ${config.temporalAddress}`);
-      // A worker that stops on its own (fatal error) must take the process down.
-      worker.done.then(() => { if (!stopping) process.exit(1); }, (err) => { console.error(err); process.exit(1); });
-      break;
-    }
-    default:
-      throw new ConfigError([`unknown command "${command}"\n\n${USAGE}`]);
+  const { SERVER_COMMANDS, runServerCommand } = await import('./server.ts');
+  if (!SERVER_COMMANDS.has(command)) {
+    console.error(`parley: unknown command "${command}"\n\n${USAGE}`);
+    process.exitCode = 2;
+    return;
   }
+  await runServerCommand(command);
 }
 
-main(process.argv.slice(2)).catch((err) => {
+main(process.argv.slice(2)).catch(async (err) => {
+  const { ConfigError } = await import('./config.ts');
   console.error(err instanceof ConfigError ? err.message : err);
   process.exit(1);
 });
