@@ -108,6 +108,8 @@ export async function startTemporalDevServer(opts: {
   /** SQLite file; omitted = in-memory. */
   dbFile?: string;
   headless?: boolean;
+  /** Extra server dynamic config, e.g. `{ 'limit.historyCount.suggestContinueAsNew': 40 }` in tests. */
+  dynamicConfig?: Record<string, unknown>;
 }): Promise<TemporalDevServer> {
   const cli = findTemporalCli(opts.cliPath);
   const port = opts.port ?? (await freePort());
@@ -125,8 +127,7 @@ export async function startTemporalDevServer(opts: {
     uiUrl = `http://localhost:${uiPort}`;
   }
   for (const [name, type] of Object.entries(searchAttributes)) args.push('--search-attribute', `${name}=${type}`);
-  // Worker heartbeats and fast activity dispatch matter more than defaults tuned for a big cluster.
-  args.push('--dynamic-config-value', 'frontend.enableUpdateWorkflowExecution=true');
+  for (const [key, value] of Object.entries(opts.dynamicConfig ?? {})) args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
 
   const child = spawn(cli, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';

@@ -40,13 +40,15 @@ export async function startStack(opts: {
   env?: Record<string, string>;
   /** In-process workers to start (default 1). */
   workers?: number;
+  /** A Temporal server of the test's own (default: the run's shared dev server). */
+  temporalAddress?: string;
 } & Pick<ParleyWorkerOptions, 'wrapActivities'> = {}): Promise<Stack> {
   const db = await createTestDatabase();
   const fake = await startFakeProviders();
   const workspaces = await fs.mkdtemp(path.join(inject('tmpRoot'), 'ws-'));
   const config = loadConfig({
     DATABASE_URL: db.url,
-    TEMPORAL_ADDRESS: inject('temporalAddress'),
+    TEMPORAL_ADDRESS: opts.temporalAddress ?? inject('temporalAddress'),
     PARLEY_TASK_QUEUE: `test-${randomUUID()}`,
     PARLEY_ADMIN_TOKEN: ADMIN_TOKEN,
     PARLEY_SECRET_KEY: 'test-secret-key-0123456789',
