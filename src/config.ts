@@ -28,8 +28,12 @@ export interface Config {
   summaryTimeoutMs: number;
   toolLimits: { executeTimeoutMs: number; executeMaxTimeoutMs: number; outputCapBytes: number };
   bodyLimitBytes: number;
+  /** Requests per minute per token (per IP without one); 0 disables rate limiting. */
+  rateLimitPerMinute: number;
   logLevel: string;
 }
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export class ConfigError extends Error {
   readonly problems: string[];
@@ -104,8 +108,15 @@ export function loadConfig(env: Env = process.env): Config {
       outputCapBytes: 32 * 1024,
     },
     bodyLimitBytes: int('PARLEY_BODY_LIMIT_BYTES', 1024 * 1024, 1024, 100 * 1024 * 1024),
-    logLevel: str('LOG_LEVEL') ?? 'info',
+    rateLimitPerMinute: int('PARLEY_RATE_LIMIT_PER_MINUTE', 600, 0, 1_000_000),
+    logLevel: str('LOG_LEVEL')?.toLowerCase() ?? 'info',
   };
+  if (!LOG_LEVELS.includes(config.logLevel)) {
+    problems.push(`LOG_LEVEL=${JSON.stringify(config.logLevel)} must be one of ${LOG_LEVELS.join(', ')}`);
+  }
+  if (config.toolLimits.executeTimeoutMs > config.toolLimits.executeMaxTimeoutMs) {
+    problems.push('PARLEY_EXECUTE_TIMEOUT_MS must not exceed PARLEY_EXECUTE_MAX_TIMEOUT_MS');
+  }
   if (problems.length) throw new ConfigError(problems);
   return config;
 }

@@ -133,6 +133,8 @@ export async function startApi(services: Services, opts: { port?: number; host?:
     hub,
     workflows: createChatWorkflows(client, config.taskQueue),
     temporalHealth: async () => { await connection.healthService.check({}); },
+  }, {
+    rateLimit: config.rateLimitPerMinute > 0 ? { max: config.rateLimitPerMinute, timeWindowMs: 60_000 } : false,
   });
   const address = await app.listen({ port: opts.port ?? config.port, host: opts.host ?? config.host });
   return {

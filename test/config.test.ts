@@ -1,0 +1,83 @@
+import path from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.ts';
+
+describe('configuration from the environment', () => {
+  test('defaults', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({
+      databaseUrl: undefined, temporalAddress: undefined, temporalNamespace: 'default', taskQueue: 'parley',
+      port: 8080, maxSteps: 100, eventCoalesceMs: 20, rateLimitPerMinute: 600, logLevel: 'info',
+      toolLimits: { executeTimeoutMs: 10_000, executeMaxTimeoutMs: 600_000, outputCapBytes: 32 * 1024 },
+    });
+    expect(c.dataDir).toBe(path.resolve('.parley'));
+    expect(c.workspacesDir).toBe(path.resolve('.parley/workspaces'));
+  });
+
+  test('values are read and trimmed', () => {
+    const c = loadConfig({
+      DATABASE_URL: ' postgres://u:p@db:5432/parley ', TEMPORAL_ADDRESS: 'temporal:7233', TEMPORAL_NAMESPACE: 'prod',
+      PARLEY_TASK_QUEUE: 'q', PORT: '9000', PARLEY_DATA_DIR: '/var/lib/parley', PARLEY_MAX_STEPS: '7', LOG_LEVEL: 'WARN',
+    });
+    expect(c).toMatchObject({
+      databaseUrl: 'postgres://u:p@db:5432/parley', temporalAddress: 'temporal:7233', temporalNamespace: 'prod',
+      taskQueue: 'q', port: 9000, dataDir: '/var/lib/parley', workspacesDir: '/var/lib/parley/workspaces', maxSteps: 7, logLevel: 'warn',
+    });
+  });
+
+  test('every bad value gets its own clear message, all at once', () => {
+    let err: unknown;
+    try {
+      loadConfig({
+        DATABASE_URL: 'mysql://x', TEMPORAL_ADDRESS: 'http://temporal', PORT: 'eighty', PARLEY_SECRET_KEY: 'short',
+        PARLEY_ADMIN_TOKEN: 'tiny', PARLEY_MAX_STEPS: '0', LOG_LEVEL: 'loud',
+        PARLEY_EXECUTE_TIMEOUT_MS: '5000', PARLEY_EXECUTE_MAX_TIMEOUT_MS: '1000',
+      });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const problems = (err as ConfigError).problems;
+    expect(problems).toEqual([
+      expect.stringMatching(/^DATABASE_URL must be a postgres:\/\//),
+      expect.stringMatching(/^TEMPORAL_ADDRESS="http:\/\/temporal" must be host:port/),
+      expect.stringMatching(/^PARLEY_SECRET_KEY must be at least 16 characters/),
+      expect.stringMatching(/^PARLEY_ADMIN_TOKEN must be at least 16 characters/),
+      expect.stringMatching(/^PORT="eighty" must be an integer between 0 and 65535/),
+      expect.stringMatching(/^PARLEY_MAX_STEPS="0" must be an integer between 1 and/),
+      expect.stringMatching(/^LOG_LEVEL="loud" must be one of/),
+      expect.stringMatching(/^PARLEY_EXECUTE_TIMEOUT_MS must not exceed/),
+    ]);
+    expect((err as Error).message).toMatch(/^Invalid configuration:\n {2}- DATABASE_URL/);
+  });
+});
+
+describe('the parley binary refuses bad configuration with a message, not a stack trace', () => {
+  const run = async (args: string[], env: Record<string, string>) => {
+    const { execFile } = await import('node:child_process');
+    return new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      execFile(process.execPath, ['bin/parley.js', ...args], { env: { PATH: process.env.PATH ?? '', ...env } }, (err, _out, stderr) =>
+        resolve({ code: err ? (err as { code?: number }).code ?? 1 : 0, stderr }));
+    });
+  };
+
+  test('`parley worker` without DATABASE_URL and TEMPORAL_ADDRESS', async () => {
+    const r = await run(['worker'], {});
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('DATABASE_URL is required for `parley worker`');
+    expect(r.stderr).toContain('TEMPORAL_ADDRESS is required');
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  test('a bad value', async () => {
+    const r = await run(['api'], { PORT: '99999' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('PORT="99999" must be an integer between 0 and 65535');
+  });
+
+  test('an unknown command', async () => {
+    const r = await run(['frobnicate'], {});
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('unknown command "frobnicate"');
+  });
+});
