@@ -26,7 +26,7 @@ async function runDev(config: Config, stops: Stop[]): Promise<void> {
   const { startEmbeddedPostgres } = await import('./dev/postgres.ts');
   const { startTemporalDevServer } = await import('./dev/temporal.ts');
   if (!config.databaseUrl) {
-    const pg = await startEmbeddedPostgres({ dataDir: path.join(config.dataDir, 'postgres') });
+    const pg = await startEmbeddedPostgres({ dataDir: path.join(config.dataDir, 'postgres'), onNotice: (m) => console.log(m) });
     stops.push(pg.stop);
     const admin = await import('pg');
     const c = new admin.default.Client({ connectionString: pg.adminUrl });

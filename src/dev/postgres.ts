@@ -14,15 +14,22 @@ export interface EmbeddedPg {
  * (initialised on first use). Runs fine as root: the server then runs as a `postgres` user, which
  * must be able to reach the data directory, hence the 0755 on its parents.
  */
-export async function startEmbeddedPostgres(opts: { dataDir: string; port?: number; persistent?: boolean }): Promise<EmbeddedPg> {
+export async function startEmbeddedPostgres(opts: {
+  dataDir: string; port?: number; persistent?: boolean; onNotice?: (message: string) => void;
+}): Promise<EmbeddedPg> {
   const port = opts.port ?? (await freePort());
   const dataDir = path.resolve(opts.dataDir);
   await fs.mkdir(path.dirname(dataDir), { recursive: true });
   const isRoot = process.getuid?.() === 0;
   if (isRoot) {
+    // As root the server runs as the `postgres` user, which must be able to traverse to its data
+    // directory: grant search (x) on parents that lack it, and say so.
     for (let dir = path.dirname(dataDir); dir !== path.dirname(dir); dir = path.dirname(dir)) {
       const st = await fs.stat(dir);
-      if ((st.mode & 0o005) !== 0o005) await fs.chmod(dir, st.mode | 0o055);
+      if ((st.mode & 0o001) === 0) {
+        await fs.chmod(dir, st.mode | 0o001);
+        opts.onNotice?.(`embedded PostgreSQL: added o+x to ${dir} so the postgres user can reach ${dataDir}`);
+      }
     }
   }
   const password = 'parley';
