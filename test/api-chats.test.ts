@@ -305,8 +305,9 @@ describe('messages', () => {
 });
 
 describe('interrupt and queue', () => {
-  test('POST interrupt signals the workflow, with or without a body', async () => {
+  test('POST interrupt signals the workflow running the turn, with or without a body', async () => {
     const { chat } = await newChat('long task');
+    await setStatus(chat.id, 'running');
     api.workflows.calls.length = 0;
     const bare = await api.request('POST', `/api/v1/chats/${chat.id}/interrupt`, { token: member.token });
     expect(bare.status).toBe(202);
@@ -322,6 +323,21 @@ describe('interrupt and queue', () => {
       { op: 'interrupt', chatId: chat.id, reason: undefined },
       { op: 'interrupt', chatId: chat.id, reason: 'stop' },
     ]);
+  });
+
+  test('a turn the workflow has not picked up yet is called off in PostgreSQL (an early Ctrl-C is never lost)', async () => {
+    const { chat } = await newChat('stop before you start');
+    api.workflows.calls.length = 0;
+    const res = await api.request('POST', `/api/v1/chats/${chat.id}/interrupt`, { token: member.token });
+    expect(res.body).toEqual({ interrupted: true });
+    expect(api.workflows.calls).toEqual([]);
+    const got = await api.request('GET', `/api/v1/chats/${chat.id}`, { token: member.token });
+    expect(got.body.chat.status).toBe('waiting');
+    expect((await api.events(chat.id)).at(-1)).toMatchObject({ type: 'status', data: { status: 'waiting', lastError: null } });
+    // The user message is kept; an idle chat has nothing to interrupt.
+    const msgs = await api.request('GET', `/api/v1/chats/${chat.id}/messages`, { token: member.token });
+    expect(msgs.body.messages.map((m: Json) => m.parts[0].text)).toEqual(['stop before you start']);
+    expect((await api.request('POST', `/api/v1/chats/${chat.id}/interrupt`, { token: member.token })).body).toEqual({ interrupted: false });
   });
 
   test('promote moves a queued message first; delete removes it; both append queue_update', async () => {

@@ -192,11 +192,29 @@ export async function submitUserMessage(
   // Also when busy: harmless for a running workflow, and restarts one that was lost.
   await temporalCall('the message was saved but the chat workflow could not be reached', () =>
     deps.workflows.wake({ id: chatId, ownerId: owner.id, model: outcome.modelName }));
-  if (outcome.result.queued && input.behavior === 'interrupt') {
-    await temporalCall('the message was queued but the running turn could not be interrupted', () =>
-      deps.workflows.interrupt(chatId, 'new message'));
-  }
+  if (outcome.result.queued && input.behavior === 'interrupt') await interruptChat(deps, owner, chatId, 'new message');
   return outcome.result;
+}
+
+/**
+ * Interrupts the chat's turn; false when there was none. A turn whose message the workflow has not
+ * picked up yet (status pending) is called off here, under the row lock the workflow takes to begin
+ * it, so an early Ctrl-C is never lost; a running turn gets the workflow's `interrupt` signal.
+ */
+export async function interruptChat(deps: ChatDeps, owner: { id: string }, chatId: string, reason?: string): Promise<boolean> {
+  if (!isUuid(chatId)) throw notFound('chat');
+  const status = await withTransaction(deps.pool, async (tx) => {
+    const chat = await lockChat(tx, owner.id, chatId);
+    if (chat.status === 'pending') {
+      // The user message stays; queued messages behind it still run.
+      await tx.query(`UPDATE chats SET status = 'waiting', updated_at = now() WHERE id = $1`, [chatId]);
+      await deps.events.append(chatId, [{ type: 'status', data: { status: 'waiting', lastError: null } }], tx);
+    }
+    return chat.status;
+  });
+  if (status === 'pending') return true;
+  if (status !== 'running') return false;
+  return temporalCall('could not interrupt the chat', () => deps.workflows.interrupt(chatId, reason));
 }
 
 interface LockedChat { status: ChatStatus; turn: number; model_id: string | null }

@@ -1,6 +1,6 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import {
-  createChat, deleteChat, getChatWithQueue, listChats, MAX_CHAT_PAGE, requestCompaction, requireChat, temporalCall, updateChat,
+  createChat, deleteChat, getChatWithQueue, interruptChat, listChats, MAX_CHAT_PAGE, requestCompaction, updateChat,
 } from '../../db/chats.ts';
 import type { ApiDeps } from '../deps.ts';
 import { Chat, Content, errorResponses, IdParams, Message, QueuedMessage } from '../schemas.ts';
@@ -75,12 +75,10 @@ export const chatRoutes: FastifyPluginAsyncTypebox<{ deps: ApiDeps }> = async (a
       tags,
       params: IdParams,
       body: Type.Object({ reason: Type.Optional(Type.String({ maxLength: 1000 })) }),
-      response: { 202: Type.Object({ interrupted: Type.Boolean({ description: 'false when no workflow was running' }) }), ...errorResponses },
+      response: { 202: Type.Object({ interrupted: Type.Boolean({ description: 'false when the chat had no pending or running turn' }) }), ...errorResponses },
     },
   }, async (request, reply) => {
-    await requireChat(deps.pool, request.user.id, request.params.id);
-    const interrupted = await temporalCall('could not interrupt the chat', () =>
-      deps.workflows.interrupt(request.params.id, request.body.reason));
+    const interrupted = await interruptChat(deps, request.user, request.params.id, request.body.reason);
     return reply.code(202).send({ interrupted });
   });
 
