@@ -96,6 +96,8 @@ class StepAccumulator {
   }
 }
 
+const HEARTBEAT_MS = 2_000;
+
 export function contextTokensOf(u: Usage): number {
   return u.inputTokens + u.cacheReadTokens + u.cacheWriteTokens;
 }
@@ -128,6 +130,9 @@ export function createLlmActivity(deps: LlmDeps) {
     const signal = AbortSignal.any([ctx.cancellationSignal, interrupt.signal]);
     const publisher = createPartPublisher(deps.events, { chatId: ref.chatId, messageId, attempt, coalesceMs: deps.config.eventCoalesceMs });
     const acc = new StepAccumulator(publisher);
+    // Heartbeats say "this worker is alive", not "tokens are flowing": a reasoning model may think
+    // silently for minutes, which must not look like a dead worker.
+    const beat = setInterval(() => ctx.heartbeat(), HEARTBEAT_MS);
     try {
       try {
         for await (const ev of provider.stream({
@@ -135,7 +140,6 @@ export function createLlmActivity(deps: LlmDeps) {
           ...(model.maxOutputTokens ? { maxOutputTokens: model.maxOutputTokens } : {}),
         })) {
           acc.add(ev);
-          ctx.heartbeat();
         }
         if (signal.aborted) throw signal.reason;
       } catch (err) {
@@ -171,6 +175,7 @@ export function createLlmActivity(deps: LlmDeps) {
       if (!failure.nonRetryable) await announceRetry(deps.events, ref.chatId, failure);
       throw failure;
     } finally {
+      clearInterval(beat);
       interrupt.release();
     }
   };
