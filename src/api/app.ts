@@ -10,13 +10,18 @@ import { bearerToken, registerAuth } from './auth.ts';
 import type { ApiDeps } from './deps.ts';
 import { HttpError, type ErrorBody } from './errors.ts';
 import { chatRoutes } from './routes/chats.ts';
+import { editRoutes } from './routes/edit.ts';
+import { forkRoutes } from './routes/fork.ts';
 import { healthRoutes } from './routes/health.ts';
+import { installMetrics, metricsRoutes } from './routes/metrics.ts';
 import { messageRoutes } from './routes/messages.ts';
 import { modelRoutes } from './routes/models.ts';
 import { providerRoutes } from './routes/providers.ts';
 import { queueRoutes } from './routes/queue.ts';
 import { streamRoutes } from './routes/stream.ts';
+import { usageRoutes } from './routes/usage.ts';
 import { userRoutes } from './routes/users.ts';
+import { watchRoutes } from './routes/watch.ts';
 
 export const API_PREFIX = '/api/v1';
 
@@ -64,6 +69,9 @@ export async function buildApi(deps: ApiDeps, options: ApiOptions = {}): Promise
   const app = Fastify({
     logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
     bodyLimit: config.bodyLimitBytes,
+    // Close idle keep-alive sockets on shutdown too: SSE clients leave spare ones that would hold
+    // app.close() for the keep-alive timeout.
+    forceCloseConnections: true,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // TypeBox's compiler: bodies are checked strictly ({content: 1} is an error, not "1"), while
@@ -80,6 +88,8 @@ export async function buildApi(deps: ApiDeps, options: ApiOptions = {}): Promise
   });
 
   app.setErrorHandler(handleError(config.bodyLimitBytes));
+  // Before any route, so its hooks see every request.
+  const metrics = installMetrics(app, deps);
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send(errorBody('not_found', `route ${request.method} ${request.url.split('?')[0]} not found`)));
 
@@ -109,6 +119,7 @@ export async function buildApi(deps: ApiDeps, options: ApiOptions = {}): Promise
   app.get(`${API_PREFIX}/openapi.json`, { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(healthRoutes, { deps });
+  await app.register(metricsRoutes, { metrics });
   await app.register(async (api) => {
     registerAuth(api, deps.pool);
     await api.register(userRoutes, { deps });
@@ -118,6 +129,10 @@ export async function buildApi(deps: ApiDeps, options: ApiOptions = {}): Promise
     await api.register(messageRoutes, { deps });
     await api.register(queueRoutes, { deps });
     await api.register(streamRoutes, { deps });
+    await api.register(editRoutes, { deps });
+    await api.register(forkRoutes, { deps });
+    await api.register(watchRoutes, { deps });
+    await api.register(usageRoutes, { deps });
   }, { prefix: API_PREFIX });
 
   return app;

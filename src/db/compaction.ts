@@ -8,7 +8,7 @@ import type { CompactInput } from '../activities/types.ts';
 import type { EventLog } from '../events/types.ts';
 import type { ErrorInfo, MessagePart } from '../shared/types.ts';
 import { toJsonb } from './json.ts';
-import { withTransaction, type Pool } from './pool.ts';
+import { withTransaction, type Pool, type PoolClient } from './pool.ts';
 import { rowToMessage, stepMessageId } from './turns.ts';
 
 export const SUMMARY_TOOL = 'chat_summarized';
@@ -95,4 +95,20 @@ export async function finishCompaction(
     await events.append(input.chatId, out, tx);
     await events.pruneParts(input.chatId, result.rows[0].id, tx);
   });
+}
+
+/**
+ * Makes `compressed` agree with the summaries a chat still has, after an edit or a fork removed
+ * some: model-visible messages before the latest summary are compressed, the rest are not.
+ */
+export async function recomputeCompression(tx: PoolClient, chatId: string): Promise<void> {
+  await tx.query(
+    `WITH latest AS (
+       SELECT turn, step, idx FROM messages
+       WHERE chat_id = $1 AND role = 'user' AND visibility = 'model' AND idx >= $2 AND (idx - $2) % 3 = 2
+       ORDER BY turn DESC, step DESC, idx DESC LIMIT 1)
+     UPDATE messages m SET compressed = COALESCE((SELECT (m.turn, m.step, m.idx) < (l.turn, l.step, l.idx) FROM latest l), false)
+     WHERE m.chat_id = $1 AND m.visibility <> 'user'`,
+    [chatId, BASE],
+  );
 }

@@ -48,16 +48,19 @@ async function queueOf(tx: PoolClient, chatId: string): Promise<QueuedMessage[]>
 }
 
 /**
- * Writes an error tool result for every tool call of `turn` that has none, so the next prompt is
- * valid for every provider (each tool call must be answered).
+ * Writes an error tool result for every tool call (of `turn`, or of the whole chat) that has none,
+ * so the next prompt is valid for every provider (each tool call must be answered).
  */
-async function closeDanglingToolCalls(tx: PoolClient, chatId: string, turn: number): Promise<Message[]> {
+export async function closeDanglingToolCalls(tx: PoolClient, chatId: string, turn?: number): Promise<Message[]> {
   const { rows } = await tx.query(
-    `SELECT m.step, m.parts FROM messages m WHERE m.chat_id = $1 AND m.turn = $2 AND m.role = 'assistant' AND m.idx = 0 ORDER BY m.step`,
-    [chatId, turn],
+    `SELECT m.turn, m.step, m.parts FROM messages m
+     WHERE m.chat_id = $1 AND ($2::int IS NULL OR m.turn = $2) AND m.role = 'assistant' AND m.idx = 0
+       AND m.parts @> '[{"type": "tool_call"}]'
+     ORDER BY m.turn, m.step`,
+    [chatId, turn ?? null],
   );
   const closed: Message[] = [];
-  for (const row of rows as Array<{ step: number; parts: MessagePart[] }>) {
+  for (const row of rows as Array<{ turn: number; step: number; parts: MessagePart[] }>) {
     const calls = row.parts.filter((p): p is ToolCallPart => p.type === 'tool_call');
     for (const [index, call] of calls.entries()) {
       const part: MessagePart = { type: 'tool_result', toolCallId: call.toolCallId, name: call.name, result: INTERRUPTED_RESULT, isError: true };
@@ -65,7 +68,7 @@ async function closeDanglingToolCalls(tx: PoolClient, chatId: string, turn: numb
         `INSERT INTO messages (id, chat_id, turn, step, idx, role, parts, tool_call_id)
          VALUES ($1, $2, $3, $4, $5, 'tool', $6, $7)
          ON CONFLICT DO NOTHING RETURNING ${MESSAGE_COLUMNS}`,
-        [stepMessageId(chatId, turn, row.step, index + 1), chatId, turn, row.step, index + 1, toJsonb([part]), call.toolCallId],
+        [stepMessageId(chatId, row.turn, row.step, index + 1), chatId, row.turn, row.step, index + 1, toJsonb([part]), call.toolCallId],
       );
       if (res.rows[0]) closed.push(rowToMessage(res.rows[0]));
     }

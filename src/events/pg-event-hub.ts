@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { CHAT_CHANGES_CHANNEL, changeOwner, parseChatChange, type ChatChangeNotice } from '../db/watch.ts';
 import type { ChatEvent } from '../shared/types.ts';
 import { decodeNotification, EVENTS_CHANNEL, lastIdOf, type EventNotification } from './notification.ts';
 import type { EventHub, EventLog } from './types.ts';
@@ -43,6 +44,9 @@ export function createPgEventHub(databaseUrl: string, log: EventLog, options: Pg
   };
 
   const chats = new Map<string, ChatState>();
+  // Chat-list watchers by user. Nothing to replay: the list is state, so after a reconnect they are
+  // told to reload it (`resync`) instead.
+  const users = new Map<string, Set<(notice: ChatChangeNotice) => void>>();
   // Latest id announced per chat, subscribed or not (LRU). Every such id was committed before any later
   // subscribe, so it is a safe starting point for a new subscription: lower than or equal to the chat's
   // last id at that moment, whatever was missed while disconnected.
@@ -115,7 +119,30 @@ export function createPgEventHub(databaseUrl: string, log: EventLog, options: Pg
     }
   }
 
+  function notifyUser(listeners: Iterable<(notice: ChatChangeNotice) => void>, notice: ChatChangeNotice): void {
+    for (const listener of [...listeners]) {
+      try {
+        listener(notice);
+      } catch (err) {
+        report(err);
+      }
+    }
+  }
+
+  function onChatChange(payload: string): void {
+    let value: unknown;
+    try {
+      value = JSON.parse(payload);
+    } catch {
+      return;
+    }
+    const listeners = users.get(changeOwner(value) ?? '');
+    const changes = listeners && parseChatChange(value);
+    if (listeners && changes?.length) notifyUser(listeners, { changes });
+  }
+
   function onNotification(msg: pg.Notification): void {
+    if (msg.channel === CHAT_CHANGES_CHANNEL && msg.payload) return onChatChange(msg.payload);
     if (msg.channel !== EVENTS_CHANNEL || !msg.payload) return;
     const note = decodeNotification(msg.payload);
     if (!note) return;
@@ -151,6 +178,9 @@ export function createPgEventHub(databaseUrl: string, log: EventLog, options: Pg
     try {
       await c.connect();
       epoch++;
+      // Chat-list changes first: the connection's last query stays `LISTEN parley_events`, which is
+      // how it is found in pg_stat_activity.
+      await c.query(`LISTEN ${CHAT_CHANGES_CHANNEL}`);
       await c.query(`LISTEN ${EVENTS_CHANNEL}`);
     } catch (err) {
       drop();
@@ -181,6 +211,7 @@ export function createPgEventHub(databaseUrl: string, log: EventLog, options: Pg
         client = c;
         failures = 0;
         resyncAll(epoch);
+        for (const listeners of users.values()) notifyUser(listeners, { resync: true });
       }, (err: unknown) => {
         report(err);
         scheduleReconnect();
@@ -233,6 +264,22 @@ export function createPgEventHub(databaseUrl: string, log: EventLog, options: Pg
           chats.delete(chatId);
           if (subscribed.lastId !== null) remember(chatId, subscribed.lastId);
         }
+      };
+    },
+
+    subscribeUser(userId, onChange: (notice: ChatChangeNotice) => void) {
+      let listeners = users.get(userId);
+      if (!listeners) {
+        listeners = new Set();
+        users.set(userId, listeners);
+      }
+      // A wrapper per call, so the same function subscribed twice unsubscribes once per call.
+      const listener = (notice: ChatChangeNotice) => onChange(notice);
+      listeners.add(listener);
+      const subscribed = listeners;
+      return () => {
+        subscribed.delete(listener);
+        if (subscribed.size === 0 && users.get(userId) === subscribed) users.delete(userId);
       };
     },
   };

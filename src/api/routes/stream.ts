@@ -5,6 +5,7 @@ import type { ApiDeps } from '../deps.ts';
 import { badRequest, notFound, type HttpError } from '../errors.ts';
 import { errorResponses, IdParams } from '../schemas.ts';
 import { formatSse, openSse, type SseStream } from '../sse.ts';
+import { trackSse } from './metrics.ts';
 
 export interface StreamRouteOptions {
   deps: ApiDeps;
@@ -116,6 +117,7 @@ export const streamRoutes: FastifyPluginAsyncTypebox<StreamRouteOptions> = async
     const sse = openSse(reply.raw, { keepAliveMs, headers: reply.getHeaders() });
     stream = sse;
     open.add(sse);
+    trackSse(request, sse);
     sse.onClose(() => {
       open.delete(sse);
       unsubscribe();
