@@ -244,3 +244,36 @@ test('usage and cost are stored per assistant message at the prices of the time,
   const got = (await stack.http('GET', `/api/v1/chats/${chat.id}`)).body.chat;
   expect(got.usage).toEqual({ inputTokens: 2500, outputTokens: 250, costMicros: 13125 });
 });
+
+describe('compaction with edits and forks', () => {
+  test('editing a message before a summary brings back what that summary had compressed', async () => {
+    stack.fake.reset();
+    const { modelId } = await stack.setupModel('openai', { contextLimit: 1000, compactionThresholdPercent: 70 });
+    stack.fake.enqueue('openai', reply(text('FIRST-ANSWER'), usage(100)), reply(text('second answer'), usage(800)), reply(text('after summary'), usage(100)));
+    stack.fake.enqueueCompletion('openai', text('SUMMARY-LAMBDA'));
+    const chat = (await stack.http('POST', '/api/v1/chats', { content: 'FIRST-QUESTION', modelId, title: 'l' })).body.chat;
+    await stack.waitForStatus(chat.id, 'waiting');
+    await stack.http('POST', `/api/v1/chats/${chat.id}/messages`, { content: 'second question' });
+    await waitFor(() => stack.fake.requests('openai').length >= 3, 10_000);
+    await stack.waitForStatus(chat.id, 'waiting');
+    expect((await stored(chat.id)).filter((r) => r.compressed).length).toBeGreaterThan(0);
+
+    // Fork at the first answer: the fork has no summary, so nothing in it is compressed.
+    const first = (await messages(chat.id)).find((m) => m.parts[0]?.text === 'FIRST-ANSWER');
+    const fork = await stack.http('POST', `/api/v1/chats/${chat.id}/fork`, { messageId: first.id });
+    expect(fork.status).toBe(201);
+    expect((await stored(fork.body.chat.id)).some((r) => r.compressed)).toBe(false);
+
+    // Edit the second question: its turn (and the summary) goes; turn 1 is uncompressed again.
+    const second = (await messages(chat.id)).find((m) => m.parts[0]?.text === 'second question');
+    stack.fake.enqueue('openai', reply(text('edited answer'), usage(100)));
+    const edited = await stack.http('PATCH', `/api/v1/chats/${chat.id}/messages/${second.id}`, { content: 'EDITED-QUESTION' });
+    expect(edited.status).toBe(200);
+    await waitFor(() => stack.fake.requests('openai').some((b) => textOf(b).includes('EDITED-QUESTION')), 10_000);
+    const prompt = textOf(stack.fake.requests('openai').find((b) => textOf(b).includes('EDITED-QUESTION')));
+    expect(prompt).toContain('FIRST-QUESTION');
+    expect(prompt).toContain('FIRST-ANSWER');
+    expect(prompt).not.toContain('SUMMARY-LAMBDA');
+    await stack.waitForStatus(chat.id, 'waiting');
+  });
+});
