@@ -2,6 +2,7 @@ import type net from 'node:net';
 import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
 import { waitFor } from './support/fake-providers.ts';
 import { createTestApi, type TestApi } from './support/api.ts';
+import { fetchSse, type SseBlock, type SseClient } from './support/sse.ts';
 
 let api: TestApi;
 let base: string;
@@ -36,53 +37,12 @@ afterEach(async () => {
 });
 afterAll(async () => { await api?.close(); });
 
-interface Block { event?: string; data?: any; id?: string }
-interface Watch { status: number; headers: Headers; body?: any; blocks: Block[]; comments: string[]; chats(): Block[]; close(): Promise<void> }
+interface Watch extends SseClient { chats(): SseBlock[] }
 
 async function watch(token: string): Promise<Watch> {
-  const ac = new AbortController();
-  const res = await fetch(`${base}/api/v1/chats/watch`, {
-    headers: { authorization: `Bearer ${token}` }, signal: ac.signal,
-  });
-  let done: Promise<void> = Promise.resolve();
-  const w: Watch = {
-    status: res.status, headers: res.headers, blocks: [], comments: [],
-    chats: () => w.blocks.filter((b) => b.event === 'chat'),
-    close: async () => { ac.abort(); await done; },
-  };
-  cleanups.push(w.close);
-  if (res.status !== 200) {
-    w.body = await res.json();
-    return w;
-  }
-  done = (async () => {
-    const decoder = new TextDecoder();
-    let pending = '';
-    let block: Block = {};
-    try {
-      for await (const chunk of res.body!) {
-        pending += decoder.decode(chunk as Uint8Array, { stream: true });
-        const lines = pending.split('\n');
-        pending = lines.pop()!;
-        for (const line of lines) {
-          if (line === '') {
-            if (Object.keys(block).length) w.blocks.push(block);
-            block = {};
-          } else if (line.startsWith(':')) {
-            w.comments.push(line.slice(1).trim());
-          } else {
-            const i = line.indexOf(':');
-            const field = line.slice(0, i);
-            const value = line.slice(i + 1).replace(/^ /, '');
-            if (field === 'event') block.event = value;
-            else if (field === 'data') block.data = JSON.parse(value);
-            else if (field === 'id') block.id = value;
-          }
-        }
-      }
-    } catch { /* aborted */ }
-  })();
-  return w;
+  const client = await fetchSse(`${base}/api/v1/chats/watch`, { authorization: `Bearer ${token}` });
+  cleanups.push(client.close);
+  return Object.assign(client, { chats: () => client.blocks.filter((b) => b.event === 'chat') });
 }
 
 const kinds = (w: Watch, chatId: string) => w.chats().filter((b) => b.data.chat.id === chatId).map((b) => b.data.change);

@@ -1,32 +1,21 @@
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createPgEventHub } from '../src/events/pg-event-hub.ts';
-import { createPgEventLog } from '../src/events/pg-event-log.ts';
 import type { EventHub, EventLog } from '../src/events/types.ts';
 import type { ChatEvent, NewChatEvent } from '../src/shared/types.ts';
-import { createTestDatabase } from './support/db.ts';
+import { createEventsFixture, type TestDatabase } from './support/db.ts';
 
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let db: TestDatabase;
 let log: EventLog;
-let userId: string;
+let newChat: () => Promise<string>;
 const hubs: EventHub[] = [];
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  log = createPgEventLog(db.pool);
-  userId = randomUUID();
-  await db.pool.query(`INSERT INTO users (id, username, role) VALUES ($1, 'alice', 'member')`, [userId]);
+  ({ db, log, newChat } = await createEventsFixture());
 });
 afterAll(async () => {
   await Promise.all(hubs.map((h) => h.stop()));
   await db.drop();
 });
-
-async function newChat(): Promise<string> {
-  const id = randomUUID();
-  await db.pool.query('INSERT INTO chats (id, owner_id) VALUES ($1, $2)', [id, userId]);
-  return id;
-}
 
 async function startHub(errors: unknown[] = []): Promise<EventHub> {
   const hub = createPgEventHub(db.url, log, { reconnectMinMs: 300, reconnectMaxMs: 1_000, onError: (err) => errors.push(err) });

@@ -5,25 +5,16 @@ import { withTransaction } from '../src/db/pool.ts';
 import { createPgEventLog } from '../src/events/pg-event-log.ts';
 import type { EventLog } from '../src/events/types.ts';
 import type { NewChatEvent } from '../src/shared/types.ts';
-import { createTestDatabase } from './support/db.ts';
+import { createEventsFixture, type TestDatabase } from './support/db.ts';
 
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let db: TestDatabase;
 let log: EventLog;
-let userId: string;
+let newChat: () => Promise<string>;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  log = createPgEventLog(db.pool);
-  userId = randomUUID();
-  await db.pool.query(`INSERT INTO users (id, username, role) VALUES ($1, 'alice', 'member')`, [userId]);
+  ({ db, log, newChat } = await createEventsFixture());
 });
 afterAll(async () => { await db.drop(); });
-
-async function newChat(): Promise<string> {
-  const id = randomUUID();
-  await db.pool.query('INSERT INTO chats (id, owner_id) VALUES ($1, $2)', [id, userId]);
-  return id;
-}
 
 const title = (t: string): NewChatEvent => ({ type: 'title', data: { title: t } });
 const part = (messageId: string, text: string): NewChatEvent =>

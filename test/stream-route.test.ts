@@ -6,33 +6,27 @@ import type { ApiDeps } from '../src/api/deps.ts';
 import { streamRoutes, type StreamRouteOptions } from '../src/api/routes/stream.ts';
 import type { AuthUser } from '../src/api/auth-user.ts';
 import { createPgEventHub } from '../src/events/pg-event-hub.ts';
-import { createPgEventLog } from '../src/events/pg-event-log.ts';
 import type { EventHub, EventLog } from '../src/events/types.ts';
-import type { NewChatEvent } from '../src/shared/types.ts';
-import { createTestDatabase } from './support/db.ts';
+import type { ChatStatus, NewChatEvent } from '../src/shared/types.ts';
+import { createEventsFixture, seedChat, seedUser, type TestDatabase } from './support/db.ts';
+import { fetchSse, type SseClient } from './support/sse.ts';
 
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let db: TestDatabase;
 let log: EventLog;
 let alice: string;
 let bob: string;
 const cleanups: Array<() => Promise<void>> = [];
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  log = createPgEventLog(db.pool);
-  [alice, bob] = [randomUUID(), randomUUID()];
-  await db.pool.query(`INSERT INTO users (id, username, role) VALUES ($1, 'alice', 'member'), ($2, 'bob', 'member')`, [alice, bob]);
+  ({ db, log, userId: alice } = await createEventsFixture());
+  bob = await seedUser(db.pool, 'bob');
 });
 afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
 });
 afterAll(async () => { await db.drop(); });
 
-async function newChat(owner = alice, status = 'waiting'): Promise<string> {
-  const id = randomUUID();
-  await db.pool.query('INSERT INTO chats (id, owner_id, status) VALUES ($1, $2, $3)', [id, owner, status]);
-  return id;
-}
+const newChat = (owner = alice, status: ChatStatus = 'waiting') => seedChat(db.pool, owner, status);
 
 interface Server { app: FastifyInstance; hub: EventHub; base: string; stop: () => Promise<void> }
 
@@ -60,58 +54,11 @@ async function startServer(options: Partial<StreamRouteOptions> = {}, wrapHub: (
   return { app, hub, base: `http://127.0.0.1:${port}`, stop };
 }
 
-interface SseBlock { id?: string; event?: string; data?: unknown }
-interface SseClient {
-  status: number;
-  headers: Headers;
-  body: unknown;
-  blocks: SseBlock[];
-  comments: string[];
-  done: Promise<void>;
-  close: () => void;
-}
-
-/** Reads a stream with fetch and a minimal SSE parser (keeps every block, also id-only ones). */
 async function connect(server: Server, chatId: string, opts: { user?: string; lastEventId?: number; query?: string } = {}): Promise<SseClient> {
-  const ac = new AbortController();
   const headers: Record<string, string> = { 'x-user': opts.user ?? alice };
   if (opts.lastEventId !== undefined) headers['last-event-id'] = String(opts.lastEventId);
-  const res = await fetch(`${server.base}/api/v1/chats/${chatId}/stream${opts.query ?? ''}`, { headers, signal: ac.signal });
-  const client: SseClient = {
-    status: res.status, headers: res.headers, body: undefined, blocks: [], comments: [], done: Promise.resolve(), close: () => ac.abort(),
-  };
-  cleanups.push(async () => { ac.abort(); await client.done; });
-  if (res.status !== 200) {
-    client.body = await res.json();
-    return client;
-  }
-  client.done = (async () => {
-    const decoder = new TextDecoder();
-    let pending = '';
-    let block: SseBlock = {};
-    try {
-      for await (const chunk of res.body!) {
-        pending += decoder.decode(chunk as Uint8Array, { stream: true });
-        const lines = pending.split('\n');
-        pending = lines.pop()!;
-        for (const line of lines) {
-          if (line === '') {
-            if (Object.keys(block).length) client.blocks.push(block);
-            block = {};
-          } else if (line.startsWith(':')) {
-            client.comments.push(line.slice(1).trim());
-          } else {
-            const i = line.indexOf(':');
-            const field = line.slice(0, i);
-            const value = line.slice(i + 1).replace(/^ /, '');
-            if (field === 'id') block.id = value;
-            else if (field === 'event') block.event = value;
-            else if (field === 'data') block.data = JSON.parse(value);
-          }
-        }
-      }
-    } catch { /* aborted or dropped */ }
-  })();
+  const client = await fetchSse(`${server.base}/api/v1/chats/${chatId}/stream${opts.query ?? ''}`, headers);
+  cleanups.push(client.close);
   return client;
 }
 

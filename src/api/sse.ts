@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import type { FastifyInstance } from 'fastify';
 
 export interface SseMessage {
   /** Omitted for messages that must not move the client's resume point (Last-Event-ID). */
@@ -107,6 +108,28 @@ export function openSse(res: ServerResponse, options: SseOptions): SseStream {
     onClose(fn) {
       if (closed) fn();
       else closeHandlers.push(fn);
+    },
+  };
+}
+
+export interface OpenStreams {
+  /** Keeps `sse` until it closes. */
+  add(sse: SseStream): void;
+}
+
+/**
+ * The streams a route plugin opened, ended when the server closes: hijacked responses would keep
+ * server.close() waiting forever. Clients reconnect (with their last id, where the stream has ids).
+ */
+export function trackStreams(app: FastifyInstance): OpenStreams {
+  const open = new Set<SseStream>();
+  app.addHook('preClose', async () => {
+    for (const sse of open) sse.close(sse.bufferedBytes > 0 ? 'destroy' : 'end');
+  });
+  return {
+    add(sse) {
+      open.add(sse);
+      sse.onClose(() => open.delete(sse));
     },
   };
 }

@@ -395,6 +395,18 @@ class SseWriter {
   }
 }
 
+/**
+ * Before a non-streamed reply: its delay, and a scheduled drop (a JSON body has no chunks to drop after,
+ * so the connection goes before any of it). False when it dropped the connection.
+ */
+async function beforeJsonReply({ script, res, state }: ReplyContext): Promise<boolean> {
+  if (script.chunkDelayMs) await sleep(script.chunkDelayMs);
+  if (script.dropAfterChunks === undefined) return true;
+  state.droppedByUs = true;
+  res.destroy();
+  return false;
+}
+
 function usageOf(script: FakeReply): Required<FakeUsage> {
   const deltas = script.blocks.reduce((n, b) => n + (b.type === 'text' || b.type === 'reasoning' ? b.chunks.length : b.type === 'tool_call' ? b.argsChunks.length : 1), 0);
   return {
@@ -462,13 +474,8 @@ async function streamOpenAi(ctx: ReplyContext): Promise<void> {
 }
 
 async function jsonOpenAi(ctx: ReplyContext): Promise<void> {
-  const { script, model, id, res, state } = ctx;
-  if (script.chunkDelayMs) await sleep(script.chunkDelayMs);
-  if (script.dropAfterChunks !== undefined) {
-    state.droppedByUs = true;
-    res.destroy();
-    return;
-  }
+  const { script, model, id, res } = ctx;
+  if (!(await beforeJsonReply(ctx))) return;
   const textOut = script.blocks.map((b) => (b.type === 'text' ? b.chunks.join('') : '')).join('');
   const reasoningOut = script.blocks.map((b) => (b.type === 'reasoning' ? b.chunks.join('') : '')).join('');
   const toolCalls = script.blocks.flatMap((b, i) => (b.type === 'tool_call'
@@ -556,13 +563,8 @@ async function streamAnthropic(ctx: ReplyContext): Promise<void> {
 }
 
 async function jsonAnthropic(ctx: ReplyContext): Promise<void> {
-  const { script, model, id, res, state } = ctx;
-  if (script.chunkDelayMs) await sleep(script.chunkDelayMs);
-  if (script.dropAfterChunks !== undefined) {
-    state.droppedByUs = true;
-    res.destroy();
-    return;
-  }
+  const { script, model, id, res } = ctx;
+  if (!(await beforeJsonReply(ctx))) return;
   const content = script.blocks.map((b, index) => {
     switch (b.type) {
       case 'text': return { type: 'text', text: b.chunks.join(''), citations: null };

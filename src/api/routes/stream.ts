@@ -4,7 +4,7 @@ import type { ChatEvent, ChatStatus, ErrorInfo } from '../../shared/types.ts';
 import type { ApiDeps } from '../deps.ts';
 import { badRequest, notFound, type HttpError } from '../errors.ts';
 import { errorResponses, IdParams } from '../schemas.ts';
-import { formatSse, openSse, type SseStream } from '../sse.ts';
+import { formatSse, openSse, trackStreams, type SseStream } from '../sse.ts';
 import { trackSse } from './metrics.ts';
 
 export interface StreamRouteOptions {
@@ -51,12 +51,7 @@ export const streamRoutes: FastifyPluginAsyncTypebox<StreamRouteOptions> = async
   const keepAliveMs = options.keepAliveMs ?? 15_000;
   const maxBufferedBytes = options.maxBufferedBytes ?? 1024 * 1024;
   const maxQueuedEvents = options.maxQueuedEvents ?? 5_000;
-  const open = new Set<SseStream>();
-
-  // Hijacked responses would keep server.close() waiting forever; clients reconnect with their last id.
-  app.addHook('preClose', async () => {
-    for (const sse of open) sse.close(sse.bufferedBytes > 0 ? 'destroy' : 'end');
-  });
+  const streams = trackStreams(app);
 
   // Registered under the /api/v1 prefix like the other route plugins.
   app.get('/chats/:id/stream', {
@@ -116,10 +111,9 @@ export const streamRoutes: FastifyPluginAsyncTypebox<StreamRouteOptions> = async
     reply.hijack();
     const sse = openSse(reply.raw, { keepAliveMs, headers: reply.getHeaders() });
     stream = sse;
-    open.add(sse);
+    streams.add(sse);
     trackSse(request, sse);
     sse.onClose(() => {
-      open.delete(sse);
       unsubscribe();
       queue.length = 0;
     });

@@ -3,7 +3,7 @@ import type { ChatChangeNotice } from '../../db/watch.ts';
 import type { ApiDeps } from '../deps.ts';
 import { HttpError } from '../errors.ts';
 import { errorResponses } from '../schemas.ts';
-import { openSse, type SseStream } from '../sse.ts';
+import { openSse, trackStreams } from '../sse.ts';
 import { trackSse } from './metrics.ts';
 
 export interface WatchRouteOptions {
@@ -20,12 +20,7 @@ export const watchRoutes: FastifyPluginAsyncTypebox<WatchRouteOptions> = async (
   const { hub } = options.deps;
   const keepAliveMs = options.keepAliveMs ?? 15_000;
   const maxBufferedBytes = options.maxBufferedBytes ?? 256 * 1024;
-  const open = new Set<SseStream>();
-
-  // Hijacked responses would keep server.close() waiting forever.
-  app.addHook('preClose', async () => {
-    for (const sse of open) sse.close(sse.bufferedBytes > 0 ? 'destroy' : 'end');
-  });
+  const streams = trackStreams(app);
 
   // A static path: fastify's router prefers it over /chats/:id whatever the registration order.
   app.get('/chats/watch', {
@@ -43,7 +38,7 @@ export const watchRoutes: FastifyPluginAsyncTypebox<WatchRouteOptions> = async (
     if (!hub.subscribeUser) throw new HttpError(501, 'not_implemented', 'this server cannot watch chat lists');
     reply.hijack();
     const sse = openSse(reply.raw, { keepAliveMs, headers: reply.getHeaders() });
-    open.add(sse);
+    streams.add(sse);
     trackSse(request, sse);
     // Subscribed in the same tick the headers go out: no change after the client saw 200 is missed.
     const unsubscribe = hub.subscribeUser(request.user.id, (notice) => {
@@ -52,9 +47,6 @@ export const watchRoutes: FastifyPluginAsyncTypebox<WatchRouteOptions> = async (
       else for (const change of notice.changes) sse.send({ event: 'chat', data: change });
       if (sse.bufferedBytes > maxBufferedBytes) sse.close('destroy');
     });
-    sse.onClose(() => {
-      open.delete(sse);
-      unsubscribe();
-    });
+    sse.onClose(unsubscribe);
   });
 };
