@@ -17,3 +17,13 @@ test('Temporal dev server has Parley search attributes', async () => {
   expect(Object.keys(res.customAttributes ?? {})).toEqual(expect.arrayContaining(['ParleyChatId', 'ParleyUserId', 'ParleyModel']));
   await connection.close();
 });
+
+test('concurrent starts migrate one after the other instead of failing', async () => {
+  const { migrate } = await import('../src/db/migrate.ts');
+  const fresh = await createTestDatabase();
+  await fresh.pool.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
+  await expect(Promise.all([migrate(fresh.url), migrate(fresh.url), migrate(fresh.url)])).resolves.toBeDefined();
+  const { rows } = await fresh.pool.query('SELECT count(*)::int AS n FROM parley_migrations');
+  expect(rows[0].n).toBeGreaterThanOrEqual(3);
+  await fresh.drop();
+});
