@@ -1,0 +1,125 @@
+// Token latency provider → SSE client: the fake stamps each delta with its send time; each chat's
+// stream times the chunk that carries it. Coalescing merges deltas of ~20 ms into one event, so
+// every stamp inside a merged text counts on its own. Also: worker and API memory and per-process
+// CPU while the biggest level streams.
+import { nowMs, sleep } from '../clock.ts';
+import { stampsIn } from '../directive.ts';
+import { brief, figure, type Figure } from '../figure.ts';
+import type { Level } from '../options.ts';
+import { cpuByRole, cpuPercent, sampleRss } from '../procs.ts';
+import type { BenchChat, Stack } from '../stack.ts';
+import { median, summarize } from '../stats.ts';
+
+export interface TokenRun {
+  level: Level;
+  chats: number;
+  latencies: number[];
+  /** POST → first delta on the stream, per turn: time to first token under this load. */
+  firstToken: number[];
+  expected: number;
+  received: number;
+  cpu: Record<string, number>;
+  rss?: Record<string, number[]>;
+}
+
+/** Streams one stamped reply in each chat (starts spread over `staggerMs`); collects per-token latency. */
+async function streamOnce(stack: Stack, chats: BenchChat[], into: number[], firstToken: number[]): Promise<number> {
+  const { tokens: t } = stack.opts;
+  const offset = stack.fake.offsetMs;
+  let received = 0;
+  const firstAt = new Map<BenchChat, number>();
+  for (const chat of chats) {
+    chat.stream.tap = (e) => {
+      if (e.event !== 'message_part') return;
+      const stamps = stampsIn(e.data);
+      if (stamps.length && !firstAt.has(chat)) firstAt.set(chat, e.at);
+      for (const s of stamps) {
+        into.push(e.at - (s - offset));
+        received++;
+      }
+    };
+  }
+  const stagger = t.staggerMs(chats.length);
+  try {
+    await Promise.all(chats.map(async (chat, i) => {
+      await sleep((stagger * i) / chats.length);
+      const r = await stack.turn(chat, { tokens: t.perReply, delay: t.delayMs, stamp: true });
+      if (r.status !== 'waiting') throw new Error(`streaming turn of chat ${chat.id} ended in ${r.status}`);
+      firstToken.push((firstAt.get(chat) ?? Number.NaN) - r.t0);
+    }));
+    await Promise.all(chats.map((c) => stack.workflowClosed(c.id)));
+  } finally {
+    for (const chat of chats) chat.stream.tap = null;
+  }
+  return received;
+}
+
+export async function tokenRuns(stack: Stack): Promise<TokenRun[]> {
+  const { opts } = stack;
+  const maxChats = Math.max(...opts.tokens.levels.map(opts.chatsAt));
+  stack.log(`tokens: ${maxChats} chats, ${opts.tokens.perReply} tokens per reply every ${opts.tokens.delayMs} ms`);
+  const pool = await stack.sharedChats(maxChats);
+  await streamOnce(stack, pool.slice(0, 1), [], []); // warm-up
+  const runs: TokenRun[] = [];
+  const top = Math.max(...opts.tokens.levels);
+  for (const level of opts.tokens.levels) {
+    const chats = pool.slice(0, opts.chatsAt(level));
+    const latencies: number[] = [];
+    const firstToken: number[] = [];
+    let received = 0;
+    const rss = level === top ? sampleRss({ worker: stack.workerProc.pid, api: stack.apiProc.pid }) : null;
+    const cpu0 = cpuByRole();
+    const t0 = nowMs();
+    for (let r = 0; r < opts.tokens.runs(level); r++) received += await streamOnce(stack, chats, latencies, firstToken);
+    const cpu = cpuPercent(cpu0, cpuByRole(), (nowMs() - t0) / 1000);
+    const expected = chats.length * opts.tokens.perReply * opts.tokens.runs(level);
+    const s = summarize(latencies);
+    stack.log(`  c${level}: p50 ${s.median.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms (${received}/${expected} tokens), `
+      + `first token p50 ${median(firstToken).toFixed(0)} ms; cpu% ${JSON.stringify(cpu)}`);
+    runs.push({ level, chats: chats.length, latencies, firstToken, expected, received, cpu, ...(rss ? { rss: rss.stop() } : {}) });
+  }
+  return runs;
+}
+
+export function tokenFigures(runs: TokenRun[], peer: { median: number } | null, top: number): Figure[] {
+  const figures: Figure[] = [];
+  for (const run of runs) {
+    figures.push(figure({
+      name: `token_latency_ms_c${run.level}`,
+      unit: 'ms',
+      of: 'tokens',
+      chats: run.chats,
+      samples: run.latencies,
+      target: 'p50 <= 30, p99 <= 100 (at c200)',
+      check: (s) => s.median <= 30 && s.p99 <= 100,
+      ...(peer && run.level === 50 ? { peer: { name: 'Temporal Workflow Streams', median: peer.median } } : {}),
+      detail: {
+        tokens_received: run.received, tokens_expected: run.expected,
+        post_to_first_token_ms: brief(run.firstToken), cpu_percent_by_process: run.cpu,
+      },
+    }));
+  }
+  const topRun = runs.find((r) => r.level === top);
+  if (topRun?.rss) {
+    for (const proc of ['worker', 'api'] as const) {
+      const samples = topRun.rss[proc]!;
+      figures.push(figure({
+        name: `${proc}_rss_mb_c${top}`,
+        unit: 'MB',
+        of: 'RSS samples every 200 ms while streaming',
+        chats: topRun.chats,
+        samples,
+        target: '<= 400 (p99 ~ peak)',
+        check: (s) => s.p99 <= 400,
+        detail: { max: Math.round(Math.max(...samples)), first: Math.round(samples[0]!), process: `node src/cli.ts ${proc} (child process, /proc/<pid>/status VmRSS)` },
+      }));
+    }
+  }
+  return figures;
+}
+
+export const tokenMedian = (runs: TokenRun[], level: Level): number | null => {
+  const run = runs.find((r) => r.level === level);
+  return run ? median(run.latencies) : null;
+};
+

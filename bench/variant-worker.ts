@@ -1,0 +1,83 @@
+// A Parley worker with proposed changes applied from outside src/, so a fix can be measured
+// before it is made (`npm run bench -- --worker-variant=prebundled,threads=2`). Same
+// activities, same workflow bundle, same wiring as `parley worker` (src/runtime.ts startWorker),
+// plus what BENCH_VARIANT asks for:
+//   prebundled          load the workflow bundle the bench built (BENCH_WORKFLOW_BUNDLE) instead of
+//                       running webpack in this process
+//   threads=N           workflowThreadPoolSize (SDK default 1 with reuseV8Context)
+//   activity-slots=N    maxConcurrentActivityTaskExecutions (SDK default 100)
+//   wft-slots=N         maxConcurrentWorkflowTaskExecutions (SDK default 40)
+//   memory-log=FILE     every second, append this process's memoryUsage() and each workflow thread's
+//                       V8 heap statistics to FILE (JSON lines): where the worker's RSS goes
+import fs from 'node:fs';
+import type { Worker as WorkerThread } from 'node:worker_threads';
+import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createActivities } from '../src/activities/index.ts';
+import { loadConfig, type Config } from '../src/config.ts';
+import { migrate } from '../src/db/migrate.ts';
+import { openServices, providerResolver } from '../src/runtime.ts';
+import { InterruptRegistry } from '../src/worker/interrupts.ts';
+import { bundleWorkflows } from '../src/worker/worker.ts';
+import { parseVariant } from './variant.ts';
+
+/** The SDK keeps its workflow threads private; this reaches them for a diagnostic only. */
+function logMemory(worker: Worker, file: string): void {
+  const mb = (n: number) => Math.round(n / 2 ** 20);
+  const threads = () => ((worker as unknown as { workflowCreator?: { workerThreadClients?: Array<{ workerThread: WorkerThread }> } })
+    .workflowCreator?.workerThreadClients ?? []).map((c) => c.workerThread);
+  setInterval(async () => {
+    const m = process.memoryUsage();
+    const heaps = await Promise.all(threads().map((t) => t.getHeapStatistics().then((h) => ({ used: mb(h.used_heap_size), total: mb(h.total_heap_size) }))));
+    fs.appendFileSync(file, `${JSON.stringify({
+      t: Date.now(), rss: mb(m.rss), heapTotal: mb(m.heapTotal), heapUsed: mb(m.heapUsed), external: mb(m.external), arrayBuffers: mb(m.arrayBuffers), workflowThreads: heaps,
+    })}\n`);
+  }, 1_000).unref();
+}
+
+async function main(): Promise<void> {
+  const variant = parseVariant(process.env.BENCH_VARIANT ?? '');
+  const config = loadConfig() as Config & { databaseUrl: string; temporalAddress: string };
+  Runtime.install({ shutdownSignals: [], logger: new DefaultLogger('WARN'), telemetryOptions: { logging: { filter: { core: 'WARN', other: 'ERROR' } } } });
+  const services = openServices(config);
+  await migrate(config.databaseUrl);
+  const connection = await NativeConnection.connect({ address: config.temporalAddress });
+  const interrupts = new InterruptRegistry(config.databaseUrl);
+  await interrupts.start();
+  const activities = createActivities({ config, pool: services.pool, events: services.events, interrupts, providerFor: providerResolver(services) });
+  const int = (k: string) => {
+    if (!variant.has(k)) return null;
+    const value = Number(variant.get(k));
+    if (!Number.isInteger(value) || value < 1) throw new Error(`worker variant ${k} needs a positive integer, got ${JSON.stringify(variant.get(k))}`);
+    return { value };
+  };
+  const options: WorkerOptions = {
+    connection,
+    namespace: config.temporalNamespace,
+    taskQueue: config.taskQueue,
+    workflowBundle: variant.has('prebundled')
+      ? { code: fs.readFileSync(process.env.BENCH_WORKFLOW_BUNDLE!, 'utf8') }
+      : await bundleWorkflows(),
+    activities,
+    shutdownGraceTime: config.shutdownGraceMs,
+    ...(int('threads') ? { workflowThreadPoolSize: int('threads')!.value } : {}),
+    ...(int('activity-slots') ? { maxConcurrentActivityTaskExecutions: int('activity-slots')!.value } : {}),
+    ...(int('wft-slots') ? { maxConcurrentWorkflowTaskExecutions: int('wft-slots')!.value } : {}),
+  };
+  const worker = await Worker.create(options);
+  if (variant.get('memory-log')) logMemory(worker, variant.get('memory-log')!);
+  const stop = () => worker.shutdown();
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  console.log(`Parley worker polling (variant ${[...variant].map(([k, v]) => (v ? `${k}=${v}` : k)).join(',')})`);
+  await worker.run();
+  await interrupts.stop();
+  await services.close();
+  process.exit(0);
+}
+
+if (import.meta.main) {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
