@@ -9,11 +9,11 @@ import type { EventLog } from '../events/types.ts';
 import type { ErrorInfo, MessagePart } from '../shared/types.ts';
 import { toJsonb } from './json.ts';
 import { withTransaction, type Pool, type PoolClient } from './pool.ts';
-import { rowToMessage, stepMessageId } from './turns.ts';
+import { MESSAGE_COLUMNS, toMessage } from './rows.ts';
+import { stepMessageId } from './turns.ts';
 
 export const SUMMARY_TOOL = 'chat_summarized';
 const BASE = 1000;
-const COLUMNS = 'id, chat_id, role, parts, created_at, model, usage';
 
 export interface CompactionSlot { base: number; toolCallId: string; markerId: string }
 
@@ -41,13 +41,13 @@ export async function beginCompaction(pool: Pool, events: EventLog, input: Compa
     };
     const ins = await tx.query(
       `INSERT INTO messages (id, chat_id, turn, step, idx, role, parts, visibility)
-       VALUES ($1, $2, $3, $4, $5, 'assistant', $6, 'user') ON CONFLICT DO NOTHING RETURNING ${COLUMNS}`,
+       VALUES ($1, $2, $3, $4, $5, 'assistant', $6, 'user') ON CONFLICT DO NOTHING RETURNING ${MESSAGE_COLUMNS}`,
       [slot.markerId, input.chatId, input.turn, input.afterStep, base, toJsonb([part])],
     );
     if (ins.rows[0]) {
       await events.append(input.chatId, [
         { type: 'message_part', data: { messageId: slot.markerId, attempt, part } },
-        { type: 'message', data: rowToMessage(ins.rows[0]) },
+        { type: 'message', data: toMessage(ins.rows[0]) },
       ], tx);
       await events.pruneParts(input.chatId, slot.markerId, tx);
     }
@@ -71,7 +71,7 @@ export async function finishCompaction(
     const key = (idx: number) => [stepMessageId(input.chatId, input.turn, input.afterStep, idx), input.chatId, input.turn, input.afterStep, idx];
     const result = await tx.query(
       `INSERT INTO messages (id, chat_id, turn, step, idx, role, parts, visibility)
-       VALUES ($1, $2, $3, $4, $5, 'tool', $6, 'user') ON CONFLICT DO NOTHING RETURNING ${COLUMNS}`,
+       VALUES ($1, $2, $3, $4, $5, 'tool', $6, 'user') ON CONFLICT DO NOTHING RETURNING ${MESSAGE_COLUMNS}`,
       [...key(slot.base + 1), toJsonb([resultPart])],
     );
     if (!result.rows[0]) return; // recorded by an earlier attempt
@@ -90,7 +90,7 @@ export async function finishCompaction(
     }
     if (input.reason === 'manual') await tx.query('UPDATE chats SET compact_requested = false WHERE id = $1', [input.chatId]);
     out.push({ type: 'message_part' as const, data: { messageId: result.rows[0].id, attempt: 1, part: resultPart } });
-    out.push({ type: 'message' as const, data: rowToMessage(result.rows[0]) });
+    out.push({ type: 'message' as const, data: toMessage(result.rows[0]) });
     if (!ok) out.push({ type: 'error' as const, data: outcome.error });
     await events.append(input.chatId, out, tx);
     await events.pruneParts(input.chatId, result.rows[0].id, tx);

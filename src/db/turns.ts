@@ -6,10 +6,12 @@ import type { AdvanceChatInput, AdvanceChatResult, TurnSettings } from '../activ
 import type { EventLog } from '../events/types.ts';
 import type { PromptMessage } from '../providers/types.ts';
 import type {
-  ChatStatus, ErrorInfo, Message, MessagePart, NewChatEvent, QueuedMessage, ToolCallPart, Usage,
+  ChatStatus, ErrorInfo, Message, MessagePart, NewChatEvent, ToolCallPart, Usage,
 } from '../shared/types.ts';
 import { withTransaction, type Pool, type PoolClient } from './pool.ts';
 import { toJsonb } from './json.ts';
+import { listQueue } from './queue.ts';
+import { MESSAGE_COLUMNS, toMessage } from './rows.ts';
 
 export const INTERRUPTED_RESULT = 'Interrupted before it produced a result.';
 
@@ -18,33 +20,6 @@ export function stepMessageId(chatId: string, turn: number, step: number, idx: n
   const h = createHash('sha256').update(`${chatId}/${turn}/${step}/${idx}`).digest('hex');
   // Shaped as a UUIDv8 (custom) so it fits the uuid column.
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
-}
-
-interface MessageRow {
-  id: string; chat_id: string; role: Message['role']; parts: MessagePart[]; created_at: Date;
-  model: string | null; usage: Usage | null;
-}
-
-export function rowToMessage(r: MessageRow): Message {
-  return {
-    id: r.id,
-    chatId: r.chat_id,
-    role: r.role,
-    parts: r.parts,
-    createdAt: r.created_at.toISOString(),
-    ...(r.model ? { model: r.model } : {}),
-    ...(r.usage ? { usage: r.usage } : {}),
-  };
-}
-
-const MESSAGE_COLUMNS = 'id, chat_id, role, parts, created_at, model, usage';
-
-async function queueOf(tx: PoolClient, chatId: string): Promise<QueuedMessage[]> {
-  const { rows } = await tx.query(
-    'SELECT id, chat_id, content, created_at FROM queued_messages WHERE chat_id = $1 ORDER BY position',
-    [chatId],
-  );
-  return rows.map((r) => ({ id: r.id, chatId: r.chat_id, content: r.content, createdAt: r.created_at.toISOString() }));
 }
 
 /**
@@ -70,7 +45,7 @@ export async function closeDanglingToolCalls(tx: PoolClient, chatId: string, tur
          ON CONFLICT DO NOTHING RETURNING ${MESSAGE_COLUMNS}`,
         [stepMessageId(chatId, row.turn, row.step, index + 1), chatId, row.turn, row.step, index + 1, toJsonb([part]), call.toolCallId],
       );
-      if (res.rows[0]) closed.push(rowToMessage(res.rows[0]));
+      if (res.rows[0]) closed.push(toMessage(res.rows[0]));
     }
   }
   return closed;
@@ -149,7 +124,7 @@ export async function advanceChat(
         began = 'compact';
       } else {
         const head = await tx.query(
-          'DELETE FROM queued_messages WHERE id = (SELECT id FROM queued_messages WHERE chat_id = $1 ORDER BY position LIMIT 1) RETURNING content',
+          'DELETE FROM queued_messages WHERE id = (SELECT id FROM queued_messages WHERE chat_id = $1 ORDER BY position, created_at, id LIMIT 1) RETURNING content',
           [input.chatId],
         );
         if (head.rows[0]) {
@@ -160,8 +135,8 @@ export async function advanceChat(
              RETURNING ${MESSAGE_COLUMNS}`,
             [stepMessageId(input.chatId, turn, 0, 0), input.chatId, turn, toJsonb(parts)],
           );
-          out.push({ type: 'message', data: rowToMessage(ins.rows[0]) });
-          out.push({ type: 'queue_update', data: { queue: await queueOf(tx, input.chatId) } });
+          out.push({ type: 'message', data: toMessage(ins.rows[0]) });
+          out.push({ type: 'queue_update', data: { queue: await listQueue(tx, input.chatId) } });
           began = 'turn';
         }
       }
@@ -213,7 +188,7 @@ export async function findCompletedStep(pool: Pool, chatId: string, turn: number
      WHERE chat_id = $1 AND turn = $2 AND step = $3 AND idx = 0 AND finish_reason IS NOT NULL`,
     [chatId, turn, step],
   );
-  return rows[0] ? { message: rowToMessage(rows[0]), finishReason: rows[0].finish_reason } : null;
+  return rows[0] ? { message: toMessage(rows[0]), finishReason: rows[0].finish_reason } : null;
 }
 
 /** Stores (or replaces, on a retried attempt) the assistant message of a step and announces it. */
@@ -232,7 +207,7 @@ export async function saveStepMessage(
       [id, m.chatId, m.turn, m.step, toJsonb(m.parts), m.modelId, m.model, JSON.stringify(m.usage), m.costMicros, m.finishReason],
     );
     await tx.query('UPDATE chats SET context_tokens = $2, updated_at = now() WHERE id = $1', [m.chatId, m.contextTokens]);
-    const message = rowToMessage(rows[0]);
+    const message = toMessage(rows[0]);
     await events.append(m.chatId, [{ type: 'message', data: message }], tx);
     await events.pruneParts(m.chatId, id, tx);
     return message;
@@ -268,7 +243,7 @@ export async function saveToolResult(
     if (!rows[0]) return;
     await events.append(r.chatId, [
       { type: 'message_part', data: { messageId: id, attempt: r.attempt, part: r.part } },
-      { type: 'message', data: rowToMessage(rows[0]) },
+      { type: 'message', data: toMessage(rows[0]) },
     ], tx);
     await events.pruneParts(r.chatId, id, tx);
   });
