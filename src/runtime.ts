@@ -5,6 +5,7 @@ import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type LogLevel, type Worker } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
 import { buildApi } from './api/app.ts';
+import { HttpError } from './api/errors.ts';
 import type { Config } from './config.ts';
 import { createSecretBox } from './crypto/secrets.ts';
 import { migrate } from './db/migrate.ts';
@@ -39,22 +40,35 @@ export function openServices(config: Config & { databaseUrl: string }): Services
   };
 }
 
-/** Resolves a provider id to a ready SDK adapter; configuration problems end the turn with a clear error. */
+/**
+ * Resolves a provider id to a ready SDK adapter. Adapters (and their HTTP connection pools) are
+ * reused while the provider's settings stay the same. A configuration problem (unknown provider,
+ * undecryptable key) ends the turn with a clear error; anything else (PostgreSQL down) is retried.
+ */
 export function providerResolver(services: Services) {
   const secrets = createSecretBox(services.config.secretKey);
+  const adapters = new Map<string, LlmProvider>();
   return async (providerId: string): Promise<{ provider: LlmProvider; name: string }> => {
     let conn;
     try {
       conn = await getProviderConnection(services.pool, services.config, secrets, providerId);
     } catch (err) {
+      if (!(err instanceof HttpError)) throw err;
       throw ApplicationFailure.create({
-        message: err instanceof Error ? err.message : String(err),
+        message: err.message,
         type: 'provider_config',
         nonRetryable: true,
-        details: [{ message: err instanceof Error ? err.message : String(err), kind: 'provider_config', retryable: false }],
+        details: [{ message: err.message, kind: 'provider_config', retryable: false }],
       });
     }
-    return { provider: createProvider(conn), name: conn.name };
+    const key = JSON.stringify([conn.type, conn.name, conn.baseUrl ?? null, conn.apiKey ?? null]);
+    let provider = adapters.get(key);
+    if (!provider) {
+      // Settings changed or first use; a small bound keeps edited providers from piling up.
+      if (adapters.size >= 64) adapters.delete(adapters.keys().next().value!);
+      adapters.set(key, (provider = createProvider(conn)));
+    }
+    return { provider, name: conn.name };
   };
 }
 

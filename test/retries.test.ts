@@ -75,3 +75,16 @@ describe('non-retryable provider errors end the turn with status error and no re
     if (expected === 'auth') await recordHistory(stack, chat.id, `non-retryable-${kind}`);
   });
 });
+
+test('a provider key that cannot be decrypted ends the turn with a clear error, without retries', async () => {
+  const { modelId, providerId } = await stack.setupModel('openai');
+  // As if PARLEY_SECRET_KEY had changed since the key was stored.
+  await stack.services.pool.query(`UPDATE providers SET api_key_enc = 'v1:AAAA:BBBB:CCCC' WHERE id = $1`, [providerId]);
+  const before = stack.fake.requests('openai').length;
+  const chat = (await stack.http('POST', '/api/v1/chats', { content: 'hello', modelId, title: 'k' })).body.chat;
+  const row = await stack.waitForStatus(chat.id, 'error', 15_000);
+  expect(row.last_error.kind).toBe('provider_config');
+  expect(row.last_error.message).toMatch(/PARLEY_SECRET_KEY|decrypt/i);
+  expect(stack.fake.requests('openai').length).toBe(before);
+  expect((await stack.events(chat.id)).filter((e) => e.type === 'retry')).toHaveLength(0);
+});

@@ -119,12 +119,15 @@ export function createLlmActivity(deps: LlmDeps) {
       };
     }
 
-    const model = await loadChatModel(deps.pool, ref.chatId);
+    const [model, transcript] = await Promise.all([
+      loadChatModel(deps.pool, ref.chatId),
+      loadPromptMessages(deps.pool, ref.chatId),
+    ]);
     if (!model) {
       throw toApplicationFailure({ kind: 'model_not_found', retryable: false, message: 'The chat has no model and no default model is configured.' });
     }
     const { provider, name: providerName } = await deps.providerFor(model.providerId);
-    const messages = buildPrompt(await loadPromptMessages(deps.pool, ref.chatId));
+    const messages = buildPrompt(transcript);
 
     const interrupt = deps.interrupts.register(ref.chatId, ref.turn);
     const signal = AbortSignal.any([ctx.cancellationSignal, interrupt.signal]);
