@@ -78,7 +78,6 @@ export interface CompactResult {
 
 /** The activity surface the workflow proxies (implemented in ./index.ts). */
 export interface ChatActivities {
-  advanceChat(input: AdvanceChatInput): Promise<AdvanceChatResult>;
   llmStep(input: StepRef): Promise<LlmStepResult>;
   runToolCall(input: ToolCallRef): Promise<ToolCallResult>;
   compactContext(input: CompactInput): Promise<CompactResult>;
@@ -86,5 +85,6 @@ export interface ChatActivities {
 }
 
 export interface ChatLocalActivities {
+  advanceChat(input: AdvanceChatInput): Promise<AdvanceChatResult>;
   broadcastInterrupt(input: BroadcastInterruptInput): Promise<void>;
 }

@@ -36,7 +36,10 @@ export const stateQuery = defineQuery<ChatWorkflowState>('state');
 // the delay through the failure's nextRetryDelay. Non-retryable failures are typed by the activities.
 const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '60s' } as const;
 
-const { advanceChat } = proxyActivities<ChatActivities>({
+// A short, idempotent PostgreSQL transaction (keyed on the run id): as a local activity it runs in
+// the workflow task that needs it, saving an activity dispatch and a workflow task at both ends of
+// every turn.
+const { advanceChat } = proxyLocalActivities<ChatLocalActivities>({
   startToCloseTimeout: '30s',
   retry,
 });
