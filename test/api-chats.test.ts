@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { INTERRUPT_CHANNEL } from '../src/worker/interrupts.ts';
 import { createTestApi, type TestApi, type Json } from './support/api.ts';
 
 let api: TestApi;
@@ -222,7 +224,7 @@ describe('messages', () => {
     await send('urgent', 'interrupt');
     expect(api.workflows.calls).toEqual([
       { op: 'wake', chat: { id: chat.id, ownerId: member.user.id, model: 'test-model' } },
-      { op: 'interrupt', chatId: chat.id, reason: 'new message' },
+      { op: 'interrupt', chatId: chat.id, turn: 1, reason: 'new message' },
     ]);
     const got = await api.request('GET', `/api/v1/chats/${chat.id}`, { token: member.token });
     expect(got.body.queue.map((q: Json) => q.content)).toEqual(['urgent', 'a', 'b']);
@@ -305,24 +307,36 @@ describe('messages', () => {
 });
 
 describe('interrupt and queue', () => {
-  test('POST interrupt signals the workflow running the turn, with or without a body', async () => {
+  test('POST interrupt signals the workflow running the turn, with or without a body, and NOTIFYs its worker', async () => {
     const { chat } = await newChat('long task');
     await setStatus(chat.id, 'running');
     api.workflows.calls.length = 0;
-    const bare = await api.request('POST', `/api/v1/chats/${chat.id}/interrupt`, { token: member.token });
-    expect(bare.status).toBe(202);
-    expect(bare.body).toEqual({ interrupted: true });
-    const empty = await api.request('POST', `/api/v1/chats/${chat.id}/interrupt`, { token: member.token, rawBody: '' });
-    expect(empty.status).toBe(202);
-    api.workflows.running = false;
-    const withReason = await api.request('POST', `/api/v1/chats/${chat.id}/interrupt`, { body: { reason: 'stop' }, token: member.token });
-    api.workflows.running = true;
-    expect(withReason.body).toEqual({ interrupted: false });
+    const listener = new pg.Client({ connectionString: api.db.url });
+    await listener.connect();
+    const notified: string[] = [];
+    listener.on('notification', (n) => { if (n.payload?.startsWith(chat.id)) notified.push(n.payload); });
+    await listener.query(`LISTEN ${INTERRUPT_CHANNEL}`);
+    try {
+      const bare = await api.request('POST', `/api/v1/chats/${chat.id}/interrupt`, { token: member.token });
+      expect(bare.status).toBe(202);
+      expect(bare.body).toEqual({ interrupted: true });
+      const empty = await api.request('POST', `/api/v1/chats/${chat.id}/interrupt`, { token: member.token, rawBody: '' });
+      expect(empty.status).toBe(202);
+      api.workflows.running = false;
+      const withReason = await api.request('POST', `/api/v1/chats/${chat.id}/interrupt`, { body: { reason: 'stop' }, token: member.token });
+      api.workflows.running = true;
+      expect(withReason.body).toEqual({ interrupted: false });
+      await listener.query('SELECT 1'); // notifications sent before this round trip have arrived
+    } finally {
+      await listener.end();
+    }
     expect(api.workflows.calls).toEqual([
-      { op: 'interrupt', chatId: chat.id, reason: undefined },
-      { op: 'interrupt', chatId: chat.id, reason: undefined },
-      { op: 'interrupt', chatId: chat.id, reason: 'stop' },
+      { op: 'interrupt', chatId: chat.id, turn: 1, reason: undefined },
+      { op: 'interrupt', chatId: chat.id, turn: 1, reason: undefined },
+      { op: 'interrupt', chatId: chat.id, turn: 1, reason: 'stop' },
     ]);
+    // Only while a workflow runs the turn.
+    expect(notified).toEqual([`${chat.id}:1`, `${chat.id}:1`]);
   });
 
   test('a turn the workflow has not picked up yet is called off in PostgreSQL (an early Ctrl-C is never lost)', async () => {

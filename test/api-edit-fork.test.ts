@@ -143,9 +143,9 @@ describe('PATCH /chats/:id/messages/:messageId', () => {
     api.workflows.calls.length = 0;
     let queueAtInterrupt = -1;
     const interrupt = api.workflows.interrupt;
-    api.workflows.interrupt = async (chatId, reason) => {
+    api.workflows.interrupt = async (chatId, turn, reason) => {
       queueAtInterrupt = (await sql('SELECT count(*)::int AS n FROM queued_messages WHERE chat_id = $1', [chatId])).rows[0].n;
-      api.workflows.calls.push({ op: 'interrupt', chatId, reason });
+      api.workflows.calls.push({ op: 'interrupt', chatId, turn, reason });
       // The workflow settles the interrupted turn a little later, keeping its partial answer.
       setTimeout(() => {
         void (async () => {
@@ -165,7 +165,7 @@ describe('PATCH /chats/:id/messages/:messageId', () => {
     }
     expect(queueAtInterrupt).toBe(0);
     expect(api.workflows.calls.map((c) => c.op)).toEqual(['interrupt', 'wake']);
-    expect(api.workflows.calls[0]).toEqual({ op: 'interrupt', chatId: t.chatId, reason: 'message edited' });
+    expect(api.workflows.calls[0]).toEqual({ op: 'interrupt', chatId: t.chatId, turn: 2, reason: 'message edited' });
     // The partial stored while settling is after the edited message: gone too.
     expect((await rows(t.chatId)).map((m) => [m.turn, m.step, m.role]).slice(-2)).toEqual([[1, 2, 'assistant'], [3, 0, 'user']]);
   });

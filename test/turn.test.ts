@@ -61,9 +61,34 @@ describe.each(['openai', 'anthropic'] as const)('a multi-step tool turn on %s', 
     const state = await stack.temporal.workflow.getHandle(chatWorkflowId(chatId)).query('state').catch(() => null);
     // The workflow has completed (nothing queued): queries on a closed workflow still answer.
     if (state) expect(state).toMatchObject({ turn: 1, step: 3 });
+
+    // Workspace file tools ran as local activities (markers in the history); only `execute`, which
+    // may run for minutes, was dispatched as an activity task.
+    await stack.waitForWorkflowClosed(chatId);
+    const activities = await activityKinds(chatId);
+    expect(activities.scheduled.filter((t) => t !== 'generateTitle')).toEqual(['llmStep', 'llmStep', 'runToolCall', 'llmStep']);
+    expect(activities.local.filter((t) => t === 'runToolCall')).toHaveLength(2);
     await recordHistory(stack, chatId, `tool-turn-${kind}`);
   });
 });
+
+/** Activity types of a chat's run in history order: dispatched as tasks, and run locally (markers). */
+async function activityKinds(chatId: string): Promise<{ scheduled: string[]; local: string[] }> {
+  const history = await stack.temporal.workflow.getHandle(chatWorkflowId(chatId)).fetchHistory();
+  const scheduled: string[] = [];
+  const local: string[] = [];
+  for (const e of history.events ?? []) {
+    const name = e.activityTaskScheduledEventAttributes?.activityType?.name;
+    if (name) scheduled.push(name);
+    const marker = e.markerRecordedEventAttributes;
+    if (marker?.markerName === 'core_local_activity') {
+      // Core's marker data: a JSON payload naming the activity type.
+      const data = marker.details?.data?.payloads?.[0]?.data;
+      local.push(JSON.parse(Buffer.from(data!).toString('utf8')).activity_type);
+    }
+  }
+  return { scheduled, local };
+}
 
 test('workflow history carries ids and metadata only, never message content', async () => {
   const { modelId } = await stack.setupModel('openai');

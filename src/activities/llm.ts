@@ -9,9 +9,9 @@ import { classifyProviderError } from '../providers/errors.ts';
 import type { LlmProvider, LlmStreamEvent } from '../providers/types.ts';
 import type { MessagePart, ToolCallPart, Usage } from '../shared/types.ts';
 import { emptyUsage } from '../shared/types.ts';
-import { toolSpecs } from '../tools/index.ts';
+import { isLocalTool, toolSpecs } from '../tools/index.ts';
 import type { InterruptRegistry } from '../worker/interrupts.ts';
-import type { LlmStepResult, StepRef } from './types.ts';
+import type { LlmStepResult, StepRef, StepToolCall } from './types.ts';
 import { announceRetry, toApplicationFailure, workerShutdownFailure } from './failures.ts';
 import { buildPrompt } from './prompt.ts';
 
@@ -102,6 +102,8 @@ export function contextTokensOf(u: Usage): number {
   return u.inputTokens + u.cacheReadTokens + u.cacheWriteTokens;
 }
 
+const stepToolCall = (c: ToolCallPart): StepToolCall => ({ toolCallId: c.toolCallId, name: c.name, local: isLocalTool(c.name) });
+
 export function createLlmActivity(deps: LlmDeps) {
   return async function llmStep(ref: StepRef): Promise<LlmStepResult> {
     const ctx = Context.current();
@@ -114,7 +116,7 @@ export function createLlmActivity(deps: LlmDeps) {
       const calls = done.message.parts.filter((p): p is ToolCallPart => p.type === 'tool_call');
       return {
         messageId, finishReason: done.finishReason, interrupted: done.finishReason === 'interrupted',
-        toolCalls: done.finishReason === 'interrupted' ? [] : calls.map((c) => ({ toolCallId: c.toolCallId, name: c.name })),
+        toolCalls: done.finishReason === 'interrupted' ? [] : calls.map(stepToolCall),
         contextTokens: done.message.usage ? contextTokensOf(done.message.usage) : 0,
       };
     }
@@ -167,7 +169,7 @@ export function createLlmActivity(deps: LlmDeps) {
       });
       return {
         messageId,
-        toolCalls: acc.toolCalls().map((c) => ({ toolCallId: c.toolCallId, name: c.name })),
+        toolCalls: acc.toolCalls().map(stepToolCall),
         finishReason: acc.finishReason ?? 'stop',
         contextTokens: contextTokensOf(usage),
         interrupted: false,

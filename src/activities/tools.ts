@@ -36,8 +36,9 @@ export function createToolActivity(deps: ToolDeps) {
 
     const interrupt = deps.interrupts.register(ref.chatId, ref.turn);
     const signal = AbortSignal.any([ctx.cancellationSignal, interrupt.signal]);
-    // Heartbeats keep a long tool alive in Temporal's eyes and carry cancellation back to us.
-    const beat = setInterval(() => ctx.heartbeat(), HEARTBEAT_MS);
+    // Heartbeats keep a long tool alive in Temporal's eyes and carry cancellation back to us. A local
+    // activity has no heartbeat: its cancellation comes with the workflow task.
+    const beat = ctx.info.isLocal ? undefined : setInterval(() => ctx.heartbeat(), HEARTBEAT_MS);
     try {
       const workspaceDir = await ensureWorkspace(deps.config.workspacesDir, ref.chatId);
       const outcome = await runTool(call.name, call.args, {

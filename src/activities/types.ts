@@ -36,10 +36,17 @@ export interface AdvanceChatResult {
 
 export interface StepRef { chatId: string; turn: number; step: number }
 
+export interface StepToolCall {
+  toolCallId: string;
+  name: string;
+  /** Run as a local activity (a fast workspace tool). Absent in histories recorded before it existed. */
+  local?: boolean;
+}
+
 export interface LlmStepResult {
   messageId: string;
   /** Ids and names only; arguments are in the stored assistant message. */
-  toolCalls: Array<{ toolCallId: string; name: string }>;
+  toolCalls: StepToolCall[];
   finishReason: string;
   /** Input + cache read + cache write tokens of this step: what the context window holds. */
   contextTokens: number;

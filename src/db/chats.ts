@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { ApiDeps } from '../api/deps.ts';
 import { badRequest, conflict, HttpError, notFound } from '../api/errors.ts';
 import type { EventLog } from '../events/types.ts';
+import { notifyInterrupt } from '../worker/interrupts.ts';
 import type { ChatStatus, Message, QueuedMessage } from '../shared/types.ts';
 import { checkContent, cleanText, insertUserMessage } from './messages.ts';
 import { resolveModel } from './models.ts';
@@ -203,18 +204,30 @@ export async function submitUserMessage(
  */
 export async function interruptChat(deps: ChatDeps, owner: { id: string }, chatId: string, reason?: string): Promise<boolean> {
   if (!isUuid(chatId)) throw notFound('chat');
-  const status = await withTransaction(deps.pool, async (tx) => {
+  const { status, turn } = await withTransaction(deps.pool, async (tx) => {
     const chat = await lockChat(tx, owner.id, chatId);
     if (chat.status === 'pending') {
       // The user message stays; queued messages behind it still run.
       await tx.query(`UPDATE chats SET status = 'waiting', updated_at = now() WHERE id = $1`, [chatId]);
       await deps.events.append(chatId, [{ type: 'status', data: { status: 'waiting', lastError: null } }], tx);
     }
-    return chat.status;
+    return chat;
   });
   if (status === 'pending') return true;
   if (status !== 'running') return false;
-  return temporalCall('could not interrupt the chat', () => deps.workflows.interrupt(chatId, reason));
+  return interruptRunningTurn(deps, chatId, turn, reason, 'could not interrupt the chat');
+}
+
+/**
+ * The `interrupt` signal (the durable path: the workflow cancels the turn), then a NOTIFY straight to
+ * the worker running the turn's step. The workflow sends that NOTIFY too, but only once it sees the
+ * signal, and a workflow task held by a running local activity (a fast tool) delays signals until
+ * it ends. False when no workflow runs for the chat.
+ */
+export async function interruptRunningTurn(deps: ChatDeps, chatId: string, turn: number, reason: string | undefined, failure: string): Promise<boolean> {
+  const running = await temporalCall(failure, () => deps.workflows.interrupt(chatId, turn, reason));
+  if (running) await notifyInterrupt(deps.pool, chatId, turn);
+  return running;
 }
 
 interface LockedChat { status: ChatStatus; turn: number; model_id: string | null }

@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { conflict, notFound } from '../api/errors.ts';
 import type { Message } from '../shared/types.ts';
-import { temporalCall, type ChatDeps } from './chats.ts';
+import { interruptRunningTurn, temporalCall, type ChatDeps } from './chats.ts';
 import { checkContent, insertUserMessage } from './messages.ts';
 import { recomputeCompression } from './compaction.ts';
 import { resolveModel } from './models.ts';
@@ -112,8 +112,7 @@ export async function editUserMessage(
     // Each turn that runs meanwhile (e.g. one sent after this edit began) is interrupted once.
     if (result.turn !== interruptedTurn) {
       interruptedTurn = result.turn;
-      const running = await temporalCall('could not interrupt the running turn', () =>
-        deps.workflows.interrupt(chatId, 'message edited'));
+      const running = await interruptRunningTurn(deps, chatId, result.turn, 'message edited', 'could not interrupt the running turn');
       // 'running' with no workflow: a lost run. A new one settles that turn (advanceChat's repair).
       if (!running) {
         await temporalCall('could not restart the chat workflow', () =>

@@ -1,14 +1,17 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
-import type { ChatWorkflowInput } from '../workflows/types.ts';
+import type { ChatWorkflowInput, InterruptInput } from '../workflows/types.ts';
 import { chatWorkflowId } from '../workflows/types.ts';
 
 /** How the API (and CLI) drive chat workflows. Kept small so route handlers don't touch Temporal APIs. */
 export interface ChatWorkflows {
   /** Starts the chat's workflow, or tells the running one there is work queued in PostgreSQL. */
   wake(chat: { id: string; ownerId: string; model?: string | null }): Promise<void>;
-  /** Sends the `interrupt` signal; false when no workflow is running for the chat. */
-  interrupt(chatId: string, reason?: string): Promise<boolean>;
+  /**
+   * Sends the `interrupt` signal for the chat's turn `turn` (a run that has moved on to a later turn
+   * ignores it); false when no workflow is running for the chat.
+   */
+  interrupt(chatId: string, turn: number, reason?: string): Promise<boolean>;
   /** Cancels the chat's workflow (used when deleting a chat); false when none is running. */
   cancel(chatId: string): Promise<boolean>;
 }
@@ -32,9 +35,10 @@ export function createChatWorkflows(client: Client, taskQueue: string): ChatWork
         },
       });
     },
-    async interrupt(chatId, reason) {
+    async interrupt(chatId, turn, reason) {
       try {
-        await client.workflow.getHandle(chatWorkflowId(chatId)).signal('interrupt', reason ? { reason } : {});
+        const input: InterruptInput = reason ? { reason, turn } : { turn };
+        await client.workflow.getHandle(chatWorkflowId(chatId)).signal('interrupt', input);
         return true;
       } catch (err) {
         if (err instanceof WorkflowNotFoundError) return false;

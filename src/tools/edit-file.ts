@@ -9,6 +9,7 @@ export const MAX_EDIT_BYTES = 10 * 1024 * 1024;
 
 export const editFileTool = defineTool({
   name: 'edit_file',
+  local: true,
   description:
     'Replace an exact piece of text in an existing workspace file. old_text must match the file ' +
     'exactly (whitespace and indentation included) and, unless replace_all is true, exactly once; ' +

@@ -20,6 +20,9 @@ const byName = new Map(tools.map((t) => [t.spec.name, t]));
 
 export const toolSpecs: ToolSpec[] = tools.map((t) => t.spec);
 
+/** Whether the workflow may run this call as a local activity (an unknown name fails fast, so yes). */
+export const isLocalTool = (name: string): boolean => byName.get(name)?.local ?? true;
+
 /**
  * Runs one tool call. Every failure the model can do something about — bad arguments, unknown tool,
  * refused paths, missing files, even an unexpected bug — comes back as `{ isError: true, result }`

@@ -21,6 +21,7 @@ export interface ListEntry {
 
 export const listFilesTool = defineTool({
   name: 'list_files',
+  local: true,
   description:
     'List a workspace directory: each entry with its path (relative to the workspace), type ' +
     '(file, dir, symlink, other) and size in bytes for files. Sorted by name; recursive listings show ' +

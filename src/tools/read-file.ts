@@ -11,6 +11,7 @@ const SNIFF_BYTES = 8192;
 
 export const readFileTool = defineTool({
   name: 'read_file',
+  local: true,
   description:
     'Read a UTF-8 text file from the workspace. Returns the exact file content (no line numbers). ' +
     'Large files are cut at a size cap; a bracketed note at the end then says which lines were shown ' +

@@ -6,6 +6,7 @@ import { resolveInWorkspace } from './workspace.ts';
 
 export const writeFileTool = defineTool({
   name: 'write_file',
+  local: true,
   description:
     'Create or overwrite a text file in the workspace with the given content (UTF-8). Missing parent ' +
     'directories are created. The write is atomic. To change part of an existing file prefer edit_file.',

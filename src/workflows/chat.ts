@@ -76,6 +76,17 @@ function stepActivities(settings: TurnSettings) {
   });
 }
 
+// Fast workspace tools (the step result marks them `local`) run in the workflow task that scheduled
+// them: no activity dispatch, and their results arrive without a workflow task of their own.
+function localToolActivities(settings: TurnSettings) {
+  return proxyLocalActivities<ChatActivities>({
+    startToCloseTimeout: '1m',
+    scheduleToCloseTimeout: settings.llmStepTimeoutMs,
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry,
+  });
+}
+
 /**
  * One execution per busy period of a chat (workflow id `chat-<chatId>`): drains the chat's queued
  * messages turn by turn, then completes. A turn is a step loop: LLM step → tools → next step.
@@ -92,8 +103,10 @@ export async function chatWorkflow(input: ChatWorkflowInput): Promise<void> {
 
   setHandler(stateQuery, () => ({ ...state }));
   setHandler(wakeSignal, () => { wakeSeq++; });
-  setHandler(interruptSignal, () => {
+  setHandler(interruptSignal, (request) => {
     if (!turnScope || turnScope.consideredCancelled) return;
+    // A signal for a turn that already ended must not stop the next one.
+    if (request?.turn !== undefined && request.turn !== state.turn) return;
     turnScope.cancel();
     // Temporal delivers the cancellation to a running activity only on its next heartbeat; this
     // second path reaches the worker running the step at once (PostgreSQL NOTIFY).
@@ -185,6 +198,7 @@ export async function chatWorkflow(input: ChatWorkflowInput): Promise<void> {
     state.step = 0;
     state.status = 'running';
     const acts = stepActivities(settings);
+    const localTools = localToolActivities(settings);
     const scope = new CancellationScope();
     turnScope = scope;
     try {
@@ -222,7 +236,7 @@ export async function chatWorkflow(input: ChatWorkflowInput): Promise<void> {
           if (result.toolCalls.length > 0) {
             // Independent calls run in parallel; results are stored by call index, so order is kept.
             const results = await Promise.all(result.toolCalls.map((call, index) =>
-              acts.runToolCall({ ...ref, index, toolCallId: call.toolCallId })));
+              (call.local ? localTools : acts).runToolCall({ ...ref, index, toolCallId: call.toolCallId })));
             if (results.some((r) => r.interrupted)) return { outcome: 'interrupted' };
           }
           const final = result.toolCalls.length === 0;

@@ -12,7 +12,11 @@ export interface ChatWorkflowInput {
 }
 
 /** Payload of the `interrupt` signal; optional so `temporal workflow signal --name interrupt` works bare. */
-export interface InterruptInput { reason?: string }
+export interface InterruptInput {
+  reason?: string;
+  /** The turn to interrupt; a signal for an earlier turn is stale and ignored. Absent: the current turn. */
+  turn?: number;
+}
 
 /** Answer of the `state` query. */
 export interface ChatWorkflowState {

@@ -19,7 +19,7 @@ export const TEST_SECRET_KEY = 'test-secret-key-0123456789';
 
 export type WorkflowCall =
   | { op: 'wake'; chat: { id: string; ownerId: string; model?: string | null } }
-  | { op: 'interrupt'; chatId: string; reason?: string | undefined }
+  | { op: 'interrupt'; chatId: string; turn: number; reason?: string | undefined }
   | { op: 'cancel'; chatId: string };
 
 export interface FakeWorkflows extends ChatWorkflows {
@@ -39,8 +39,8 @@ export function createFakeWorkflows(): FakeWorkflows {
       fake.calls.push({ op: 'wake', chat });
       if (fake.failWith) throw fake.failWith;
     },
-    async interrupt(chatId, reason) {
-      fake.calls.push({ op: 'interrupt', chatId, reason });
+    async interrupt(chatId, turn, reason) {
+      fake.calls.push({ op: 'interrupt', chatId, turn, reason });
       if (fake.failWith) throw fake.failWith;
       return fake.running;
     },
