@@ -3,6 +3,7 @@ import type { ChatEvent } from '../shared/types.ts';
 export const EVENTS_CHANNEL = 'parley_events';
 
 // PostgreSQL caps a NOTIFY payload at 8000 bytes; bigger batches only announce their id range.
+// Measured in UTF-8 bytes of the payload (pg-event-log.ts builds it in SQL, with octet_length).
 export const MAX_INLINE_PAYLOAD_BYTES = 7_500;
 
 type WireEvent = Pick<ChatEvent, 'id' | 'type' | 'data'>;
@@ -11,12 +12,6 @@ type WireEvent = Pick<ChatEvent, 'id' | 'type' | 'data'>;
 export type EventNotification =
   | { c: string; e: WireEvent[] }
   | { c: string; from: number; to: number };
-
-export function encodeNotification(chatId: string, events: ChatEvent[]): string {
-  const inline = JSON.stringify({ c: chatId, e: events.map(({ id, type, data }) => ({ id, type, data })) });
-  if (Buffer.byteLength(inline) <= MAX_INLINE_PAYLOAD_BYTES) return inline;
-  return JSON.stringify({ c: chatId, from: events[0]!.id, to: events.at(-1)!.id });
-}
 
 /** Parses a payload; null for anything malformed (another writer on the channel must not crash listeners). */
 export function decodeNotification(payload: string): EventNotification | null {
