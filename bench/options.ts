@@ -37,6 +37,8 @@ export interface Options {
   temporalAddress: string | null;
   /** --worker-variant=...: run bench/variant-worker.ts with these proposed changes instead of `parley worker`. */
   workerVariant: string | null;
+  /** --baseline=<git rev>: measure that version of Parley too, in this run, and compare. */
+  baseline: string | null;
 }
 
 export const FIGURE_GROUPS = ['overhead', 'tokens', 'peer', 'ttft', 'interrupt', 'history', 'throughput'] as const;
@@ -48,10 +50,10 @@ export function parseOptions(argv: string[]): Options {
     return [a.slice(0, at).replace(/^--/, ''), a.slice(at + 1)] as const;
   }));
   const unknown = [...flags].filter((f) => !['--quick', '--ci', '--no-fsync', '--profile', '--help'].includes(f));
-  const unknownValued = [...valued.keys()].filter((k) => !['only', 'temporal', 'worker-variant'].includes(k));
+  const unknownValued = [...valued.keys()].filter((k) => !['only', 'temporal', 'worker-variant', 'baseline'].includes(k));
   if (flags.has('--help') || unknown.length || unknownValued.length) {
     const problem = unknown.length || unknownValued.length ? `unknown option ${[...unknown, ...unknownValued].join(' ')}\n` : '';
-    throw new Error(`${problem}Usage: npm run bench [-- --quick | --ci] [--only=${FIGURE_GROUPS.join(',')}] [--no-fsync] [--profile] [--temporal=host:port] [--worker-variant=a,b=N]`);
+    throw new Error(`${problem}Usage: npm run bench [-- --quick | --ci] [--only=${FIGURE_GROUPS.join(',')}] [--no-fsync] [--profile] [--temporal=host:port] [--worker-variant=a,b=N | --baseline=<git rev>]`);
   }
   const mode: Mode = flags.has('--ci') ? 'ci' : flags.has('--quick') ? 'quick' : 'full';
   const only = valued.get('only') ? new Set(valued.get('only')!.split(',')) : null;
@@ -60,7 +62,12 @@ export function parseOptions(argv: string[]): Options {
   }
   const fsync = !flags.has('--no-fsync');
   if (valued.get('worker-variant')) parseVariant(valued.get('worker-variant')!); // fail before starting anything
-  const base = { mode, only, fsync, profile: flags.has('--profile'), temporalAddress: valued.get('temporal') ?? null, workerVariant: valued.get('worker-variant') ?? null };
+  // A variant worker runs the working tree's code: it would not measure the baseline.
+  if (valued.get('worker-variant') && valued.get('baseline')) throw new Error('--worker-variant and --baseline cannot be combined');
+  const base = {
+    mode, only, fsync, profile: flags.has('--profile'), temporalAddress: valued.get('temporal') ?? null,
+    workerVariant: valued.get('worker-variant') ?? null, baseline: valued.get('baseline') || null,
+  };
   const stagger = (chats: number) => Math.min(1_000, chats * 5);
   switch (mode) {
     case 'full':

@@ -1,6 +1,7 @@
-// `npm run bench [-- --quick | --ci] [--only=group,...] [--no-fsync]`: starts a whole Parley (see
-// stack.ts), measures every figure (see figures/), prints one table and writes bench/results.json.
-// Comparisons (Temporal vs plain loop, Parley vs Workflow Streams) run side by side in this run.
+// `npm run bench [-- --quick | --ci] [--only=group,...] [--no-fsync] [--baseline=<rev>]`: starts a
+// whole Parley (see stack.ts), measures every figure (see figures/), prints one table and writes
+// bench/results.json. Comparisons (Temporal vs plain loop, Parley vs Workflow Streams, and with
+// --baseline an earlier Parley against this one) run side by side in this run.
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,9 +14,10 @@ import { peerFigure, peerRun, type PeerRun } from './figures/peer.ts';
 import { throughputFigure } from './figures/throughput.ts';
 import { tokenFigures, tokenMedian, tokenRuns, type TokenRun } from './figures/tokens.ts';
 import { ttftFigure } from './figures/ttft.ts';
-import { parseOptions, type Options } from './options.ts';
+import { FIGURE_GROUPS, parseOptions, type Options } from './options.ts';
 import { formatProfiles, summarizeProfiles } from './profile.ts';
-import { table, writeResults, type Results } from './report.ts';
+import { comparisonTable, table, writeResults, type Results } from './report.ts';
+import { exportBaseline, type ParleyTree } from './baseline.ts';
 import { startStack, type Stack } from './stack.ts';
 import { execFileSync } from 'node:child_process';
 
@@ -28,7 +30,36 @@ async function main(): Promise<void> {
   const loadavg = os.loadavg().map((l) => Math.round(l * 100) / 100);
   if (loadavg[0]! > 0.5) log(`warning: load average ${loadavg[0]} before start; other work on this machine skews the figures`);
 
-  const stack = await startStack(opts, log);
+  const repoRoot = path.resolve(here, '..');
+  const current: ParleyTree = { root: repoRoot, label: workingTreeLabel(repoRoot) };
+  const baselineTree = opts.baseline ? await exportBaseline(repoRoot, opts.baseline) : null;
+  let baseline: Results | null = null;
+  let results: Results;
+  try {
+    if (baselineTree) {
+      // The peer does not depend on Parley's version: measured once, with the working tree.
+      const groups = FIGURE_GROUPS.filter((g) => g !== 'peer' && (!opts.only || opts.only.has(g)));
+      log(`baseline: ${baselineTree.label}`);
+      baseline = await measure({ ...opts, only: new Set(groups), profile: false }, log, baselineTree, loadavg, started);
+      log(`working tree: ${current.label}`);
+    }
+    results = await measure(opts, log, current, loadavg, started);
+  } finally {
+    await baselineTree?.remove();
+  }
+  if (baseline) results.baseline = { parley: baseline.parley, duration_s: baseline.duration_s, figures: baseline.figures, failures: baseline.failures };
+  results.duration_s = Math.round((Date.now() - started) / 1000);
+  await writeResults(path.join(here, 'results.json'), results);
+  console.log(table(results));
+  if (baseline) console.log(`\n${comparisonTable(baseline, results)}`);
+  console.log(`\nwrote ${path.relative(process.cwd(), path.join(here, 'results.json'))} (${results.duration_s} s)`);
+  if (results.failures.length || baseline?.failures.length) process.exitCode = 1;
+}
+
+/** One whole measurement: a fresh stack running `parley`, every wanted figure, the stack stopped. */
+async function measure(opts: Options, log: (msg: string) => void, parley: ParleyTree, loadavg: number[], started: number): Promise<Results> {
+  const began = Date.now();
+  const stack = await startStack(opts, log, parley);
   // Ctrl-C must not leave PostgreSQL, Temporal and Parley's processes running.
   let stopping = false;
   const abort = (signal: string) => {
@@ -37,8 +68,10 @@ async function main(): Promise<void> {
     log(`${signal}: stopping`);
     stack.close().finally(() => process.exit(130));
   };
-  process.on('SIGINT', () => abort('SIGINT'));
-  process.on('SIGTERM', () => abort('SIGTERM'));
+  const onSigint = () => abort('SIGINT');
+  const onSigterm = () => abort('SIGTERM');
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigterm);
   const figures: Figure[] = [];
   const failures: Results['failures'] = [];
   const want = (group: string) => !opts.only || opts.only.has(group);
@@ -83,8 +116,9 @@ async function main(): Promise<void> {
         loadavg_at_start: loadavg,
       },
       mode: opts.mode,
+      parley: parley.label,
       started_at: new Date(started).toISOString(),
-      duration_s: Math.round((Date.now() - started) / 1000),
+      duration_s: Math.round((Date.now() - began) / 1000),
       setup: setupOf(opts, stack),
       figures,
       failures,
@@ -95,10 +129,9 @@ async function main(): Promise<void> {
     }
     log('stopping');
     await stack.close();
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigterm);
   }
-  await writeResults(path.join(here, 'results.json'), results);
-  console.log(table(results));
-  console.log(`\nwrote ${path.relative(process.cwd(), path.join(here, 'results.json'))} (${results.duration_s} s)`);
   if (stack.profileDir) {
     const roles = {
       [stack.apiProc.pid]: { name: 'api', skipMs: stack.apiProc.startupMs },
@@ -107,7 +140,18 @@ async function main(): Promise<void> {
     console.log(`\nCPU profiles in ${stack.profileDir} (open in Chrome DevTools):\n`);
     console.log(formatProfiles(await summarizeProfiles(stack.profileDir, roles)));
   }
-  if (failures.length) process.exitCode = 1;
+  return results;
+}
+
+/** The commit the working tree is on, and whether it has uncommitted changes. */
+function workingTreeLabel(repoRoot: string): string {
+  try {
+    const sha = execFileSync('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['-C', repoRoot, 'status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' }).trim() !== '';
+    return `working tree at ${sha}${dirty ? ' + uncommitted changes' : ''}`;
+  } catch {
+    return 'working tree (not a git checkout)';
+  }
 }
 
 function temporalCliVersion(): string {

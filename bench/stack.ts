@@ -19,6 +19,7 @@ import { openServices, providerResolver, type Services } from '../src/runtime.ts
 import { InterruptRegistry } from '../src/worker/interrupts.ts';
 import { bundleWorkflows } from '../src/worker/worker.ts';
 import { chatWorkflowId } from '../src/workflows/types.ts';
+import type { ParleyTree } from './baseline.ts';
 import { apiClient, ChatStream, type Api } from './client.ts';
 import { mapLimit, nowMs, within } from './clock.ts';
 import { directiveMessage, type Directive } from './directive.ts';
@@ -69,7 +70,8 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-export async function startStack(opts: Options, log: (msg: string) => void): Promise<Stack> {
+/** `parley`: whose API and worker processes to run (the working tree, or a --baseline export). */
+export async function startStack(opts: Options, log: (msg: string) => void, parley: ParleyTree): Promise<Stack> {
   const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'parley-bench-'));
   await fs.chmod(tmp, 0o755);
   const stops: Array<() => Promise<void>> = [];
@@ -113,16 +115,15 @@ export async function startStack(opts: Options, log: (msg: string) => void): Pro
     // Default file names carry pid and thread id: the worker's workflow threads get their own files.
     const profiled = (): string[] => (profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
     log('starting the Parley API and worker processes (the worker bundles its workflows first)');
-    // API, then worker: both run migrations at start, and node-pg-migrate's advisory lock makes the
-    // second one fail (not wait) when they overlap, even with nothing left to migrate.
+    // API, then worker: one at a time, so each one's start-up time is its own.
     const apiAndWorker = (async () => {
-      const apiChild = await spawnNode('api', [...profiled(), path.join(root, 'src/cli.ts'), 'api'], env, /Parley API listening/);
+      const apiChild = await spawnNode('api', [...profiled(), path.join(parley.root, 'src/cli.ts'), 'api'], env, /Parley API listening/);
       stops.push(apiChild.stop);
       const workerChild = opts.workerVariant
         ? await spawnNode('worker', [...profiled(), path.join(root, 'bench/variant-worker.ts')], {
           ...env, BENCH_VARIANT: opts.workerVariant, BENCH_WORKFLOW_BUNDLE: await prebuiltBundle(tmp, opts.workerVariant),
         }, /Parley worker polling/)
-        : await spawnNode('worker', [...profiled(), path.join(root, 'src/cli.ts'), 'worker'], env, /Parley worker polling/);
+        : await spawnNode('worker', [...profiled(), path.join(parley.root, 'src/cli.ts'), 'worker'], env, /Parley worker polling/);
       stops.push(workerChild.stop);
       return [apiChild, workerChild] as const;
     })();
