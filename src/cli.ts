@@ -10,6 +10,9 @@ Server commands:
            server with Web UI (unless TEMPORAL_ADDRESS), one worker and the API.
   api      The REST API (needs DATABASE_URL and TEMPORAL_ADDRESS).
   worker   A Temporal worker for chat turns (needs DATABASE_URL and TEMPORAL_ADDRESS).
+  bundle-workflows <file>
+           Build the worker's workflow bundle into <file>; a worker started with
+           PARLEY_WORKFLOW_BUNDLE=<file> loads it instead of bundling at start.
 
 Configuration comes from the environment; see README.md.
 
@@ -27,6 +30,10 @@ async function main(argv: string[]): Promise<void> {
     process.exitCode = await runClientCommand(argv);
     return;
   }
+  if (command === 'bundle-workflows') {
+    await bundleWorkflowsCommand(argv.slice(1));
+    return;
+  }
   const { SERVER_COMMANDS, runServerCommand } = await import('./server.ts');
   if (!SERVER_COMMANDS.has(command)) {
     console.error(`parley: unknown command "${command}"\n\n${USAGE}`);
@@ -34,6 +41,25 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   await runServerCommand(command);
+}
+
+async function bundleWorkflowsCommand(args: string[]): Promise<void> {
+  const [file] = args;
+  if (!file || args.length > 1) {
+    console.error('Usage: parley bundle-workflows <file>');
+    process.exitCode = 2;
+    return;
+  }
+  const { writeWorkflowBundle } = await import('./worker/bundle-workflows.ts');
+  try {
+    await writeWorkflowBundle(file);
+  } catch (err) {
+    // Webpack's report is the message; a stack trace would only bury it.
+    console.error((err as Error).message);
+    process.exitCode = 1;
+    return;
+  }
+  console.log(`Workflow bundle written to ${file}`);
 }
 
 main(process.argv.slice(2)).catch(async (err) => {

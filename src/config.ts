@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 
 /** Parley's whole configuration, read once from the environment and validated at start. */
@@ -18,6 +19,8 @@ export interface Config {
   workspacesDir: string;
   temporalCliPath: string | undefined;
   temporalUiPort: number;
+  /** A bundle from `parley bundle-workflows`. Unset: the worker bundles at start (2–3 s, in a child process). */
+  workflowBundlePath: string | undefined;
   maxSteps: number;
   /** Bounds all retries of one LLM step (Temporal schedule-to-close). */
   llmStepTimeoutMs: number;
@@ -81,6 +84,10 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push('PARLEY_ADMIN_TOKEN must be at least 16 characters');
   }
   const dataDir = path.resolve(str('PARLEY_DATA_DIR') ?? '.parley');
+  const workflowBundle = str('PARLEY_WORKFLOW_BUNDLE');
+  if (workflowBundle !== undefined && !isReadableFile(workflowBundle)) {
+    problems.push(`PARLEY_WORKFLOW_BUNDLE=${JSON.stringify(workflowBundle)} is not a readable file (build one with \`parley bundle-workflows <file>\`)`);
+  }
 
   const config: Config = {
     databaseUrl,
@@ -97,6 +104,7 @@ export function loadConfig(env: Env = process.env): Config {
     workspacesDir: path.resolve(str('PARLEY_WORKSPACES_DIR') ?? path.join(dataDir, 'workspaces')),
     temporalCliPath: str('TEMPORAL_CLI_PATH'),
     temporalUiPort: int('PARLEY_TEMPORAL_UI_PORT', 8233, 1, 65535),
+    workflowBundlePath: workflowBundle && path.resolve(workflowBundle),
     maxSteps: int('PARLEY_MAX_STEPS', 100, 1, 10_000),
     llmStepTimeoutMs: int('PARLEY_LLM_STEP_TIMEOUT_MS', 10 * 60_000, 1_000, 24 * 3_600_000),
     eventCoalesceMs: int('PARLEY_EVENT_COALESCE_MS', 20, 0, 1_000),
@@ -119,4 +127,13 @@ export function loadConfig(env: Env = process.env): Config {
   }
   if (problems.length) throw new ConfigError(problems);
   return config;
+}
+
+function isReadableFile(p: string): boolean {
+  try {
+    fs.accessSync(p, fs.constants.R_OK);
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
 }

@@ -109,6 +109,7 @@ export async function startWorker(
     taskQueue: config.taskQueue,
     deps: { config, pool: services.pool, events: services.events, interrupts, providerFor: providerResolver(services) },
     shutdownGraceMs: config.shutdownGraceMs,
+    ...(config.workflowBundlePath ? { workflowBundle: { codePath: config.workflowBundlePath } } : {}),
     ...opts,
   });
   const done = worker.run().finally(async () => {

@@ -1,3 +1,5 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.ts';
@@ -52,6 +54,30 @@ describe('configuration from the environment', () => {
   });
 });
 
+describe('PARLEY_WORKFLOW_BUNDLE', () => {
+  test('unset: the worker bundles at start', () => {
+    expect(loadConfig({}).workflowBundlePath).toBeUndefined();
+  });
+
+  test('a readable file, resolved to an absolute path', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'parley-config-'));
+    try {
+      await fs.writeFile(path.join(dir, 'bundle.js'), '');
+      expect(loadConfig({ PARLEY_WORKFLOW_BUNDLE: path.relative(process.cwd(), path.join(dir, 'bundle.js')) }).workflowBundlePath)
+        .toBe(path.join(dir, 'bundle.js'));
+      // A directory (say, a volume mounted at the wrong path) is refused like a missing file.
+      expect(() => loadConfig({ PARLEY_WORKFLOW_BUNDLE: dir })).toThrow(/PARLEY_WORKFLOW_BUNDLE=".*" is not a readable file/);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a missing file is a configuration error that says how to build one', () => {
+    expect(() => loadConfig({ PARLEY_WORKFLOW_BUNDLE: '/nonexistent/bundle.js' }))
+      .toThrow(/PARLEY_WORKFLOW_BUNDLE="\/nonexistent\/bundle.js" is not a readable file \(build one with `parley bundle-workflows <file>`\)/);
+  });
+});
+
 describe('the parley binary refuses bad configuration with a message, not a stack trace', () => {
   const run = async (args: string[], env: Record<string, string>) => {
     const { execFile } = await import('node:child_process');
@@ -73,6 +99,13 @@ describe('the parley binary refuses bad configuration with a message, not a stac
     const r = await run(['api'], { PORT: '99999' });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('PORT="99999" must be an integer between 0 and 65535');
+  });
+
+  test('`parley worker` with a missing PARLEY_WORKFLOW_BUNDLE', async () => {
+    const r = await run(['worker'], { PARLEY_WORKFLOW_BUNDLE: '/nonexistent/bundle.js' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('PARLEY_WORKFLOW_BUNDLE="/nonexistent/bundle.js" is not a readable file');
+    expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
   test('an unknown command', async () => {
