@@ -1,6 +1,6 @@
 // Sizes of each mode. `full` is the benchmark; `quick` runs every figure small (< 2 min);
 // `ci` is a smoke run that only proves the harness still works (< 60 s; figures not comparable).
-import { parseVariant } from './variant.ts';
+import { parseVariant, variantProcess } from './variant.ts';
 
 export type Mode = 'full' | 'quick' | 'ci';
 
@@ -61,7 +61,7 @@ export function parseOptions(argv: string[]): Options {
     if (!(FIGURE_GROUPS as readonly string[]).includes(g)) throw new Error(`--only: unknown figure group ${g} (groups: ${FIGURE_GROUPS.join(', ')})`);
   }
   const fsync = !flags.has('--no-fsync');
-  if (valued.get('worker-variant')) parseVariant(valued.get('worker-variant')!); // fail before starting anything
+  if (valued.get('worker-variant')) variantProcess(parseVariant(valued.get('worker-variant')!)); // fail before starting anything
   // A variant worker runs the working tree's code: it would not measure the baseline.
   if (valued.get('worker-variant') && valued.get('baseline')) throw new Error('--worker-variant and --baseline cannot be combined');
   const base = {

@@ -26,7 +26,7 @@ import { directiveMessage, type Directive } from './directive.ts';
 import { startFakeLlm, type FakeLlm } from './fake.ts';
 import type { Options } from './options.ts';
 import { spawnNode, type Child } from './procs.ts';
-import { parseVariant } from './variant.ts';
+import { parseVariant, variantProcess } from './variant.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ADMIN_TOKEN = `bench-admin-${randomUUID()}`;
@@ -120,8 +120,9 @@ export async function startStack(opts: Options, log: (msg: string) => void, parl
       const apiChild = await spawnNode('api', [...profiled(), path.join(parley.root, 'src/cli.ts'), 'api'], env, /Parley API listening/);
       stops.push(apiChild.stop);
       const workerChild = opts.workerVariant
-        ? await spawnNode('worker', [...profiled(), path.join(root, 'bench/variant-worker.ts')], {
-          ...env, BENCH_VARIANT: opts.workerVariant, BENCH_WORKFLOW_BUNDLE: await prebuiltBundle(tmp, opts.workerVariant),
+        ? await spawnNode('worker', [...profiled(), ...variantProcess(parseVariant(opts.workerVariant)).nodeFlags, path.join(root, 'bench/variant-worker.ts')], {
+          ...env, ...variantProcess(parseVariant(opts.workerVariant)).env,
+          BENCH_VARIANT: opts.workerVariant, BENCH_WORKFLOW_BUNDLE: await prebuiltBundle(tmp, opts.workerVariant),
         }, /Parley worker polling/)
         : await spawnNode('worker', [...profiled(), path.join(parley.root, 'src/cli.ts'), 'worker'], env, /Parley worker polling/);
       stops.push(workerChild.stop);

@@ -3,12 +3,14 @@
 // activities, same workflow bundle, same wiring as `parley worker` (src/runtime.ts startWorker),
 // plus what BENCH_VARIANT asks for:
 //   prebundled          load the workflow bundle the bench built (BENCH_WORKFLOW_BUNDLE) instead of
-//                       running webpack in this process
+//                       running webpack in a child process at start
 //   threads=N           workflowThreadPoolSize (SDK default 1 with reuseV8Context)
 //   activity-slots=N    maxConcurrentActivityTaskExecutions (SDK default 100)
 //   wft-slots=N         maxConcurrentWorkflowTaskExecutions (SDK default 40)
 //   memory-log=FILE     every second, append this process's memoryUsage() and each workflow thread's
 //                       V8 heap statistics to FILE (JSON lines): where the worker's RSS goes
+//   semi-space=MB       node --max-semi-space-size (V8's young generation; applied by bench/stack.ts)
+//   malloc-arenas=N     MALLOC_ARENA_MAX for glibc malloc (applied by bench/stack.ts)
 import fs from 'node:fs';
 import type { Worker as WorkerThread } from 'node:worker_threads';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
@@ -17,7 +19,7 @@ import { loadConfig, type Config } from '../src/config.ts';
 import { migrate } from '../src/db/migrate.ts';
 import { openServices, providerResolver } from '../src/runtime.ts';
 import { InterruptRegistry } from '../src/worker/interrupts.ts';
-import { bundleWorkflows } from '../src/worker/worker.ts';
+import { bundleWorkflowsInChild } from '../src/worker/bundle-workflows.ts';
 import { parseVariant } from './variant.ts';
 
 /** The SDK keeps its workflow threads private; this reaches them for a diagnostic only. */
@@ -56,7 +58,7 @@ async function main(): Promise<void> {
     taskQueue: config.taskQueue,
     workflowBundle: variant.has('prebundled')
       ? { code: fs.readFileSync(process.env.BENCH_WORKFLOW_BUNDLE!, 'utf8') }
-      : await bundleWorkflows(),
+      : await bundleWorkflowsInChild(),
     activities,
     shutdownGraceTime: config.shutdownGraceMs,
     ...(int('threads') ? { workflowThreadPoolSize: int('threads')!.value } : {}),

@@ -1,7 +1,7 @@
 /** `--worker-variant=prebundled,threads=2`: the proposed changes bench/variant-worker.ts applies. */
 export type Variant = Map<string, string>;
 
-export const VARIANT_KEYS = ['prebundled', 'threads', 'activity-slots', 'wft-slots', 'memory-log'] as const;
+export const VARIANT_KEYS = ['prebundled', 'threads', 'activity-slots', 'wft-slots', 'memory-log', 'semi-space', 'malloc-arenas'] as const;
 
 export function parseVariant(spec: string): Variant {
   return new Map(spec.split(',').filter(Boolean).map((part) => {
@@ -10,4 +10,17 @@ export function parseVariant(spec: string): Variant {
     if (!(VARIANT_KEYS as readonly string[]).includes(key)) throw new Error(`unknown worker variant ${key} (known: ${VARIANT_KEYS.join(', ')})`);
     return [key, at < 0 ? '' : part.slice(at + 1)];
   }));
+}
+
+/** What a variant changes outside the worker's code: node flags and environment of its process. */
+export function variantProcess(variant: Variant): { nodeFlags: string[]; env: Record<string, string> } {
+  const positive = (k: string) => {
+    const value = Number(variant.get(k));
+    if (!Number.isInteger(value) || value < 1) throw new Error(`worker variant ${k} needs a positive integer, got ${JSON.stringify(variant.get(k))}`);
+    return value;
+  };
+  return {
+    nodeFlags: variant.has('semi-space') ? [`--max-semi-space-size=${positive('semi-space')}`] : [],
+    env: variant.has('malloc-arenas') ? { MALLOC_ARENA_MAX: String(positive('malloc-arenas')) } : {},
+  };
 }
