@@ -13,5 +13,6 @@ RUN node bin/parley.js bundle-workflows /app/workflow-bundle.js
 ENV PARLEY_WORKFLOW_BUNDLE=/app/workflow-bundle.js
 # tini reaps the tool processes `execute` leaves behind when it kills a process group.
 RUN apt-get update && apt-get install -y --no-install-recommends tini && rm -rf /var/lib/apt/lists/*
-ENTRYPOINT ["tini", "--", "node", "bin/parley.js"]
+# The node flag is the one bin/parley.js explains.
+ENTRYPOINT ["tini", "--", "node", "--max-semi-space-size=16", "bin/parley.js"]
 CMD ["api"]

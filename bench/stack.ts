@@ -29,6 +29,14 @@ import { spawnNode, type Child } from './procs.ts';
 import { parseVariant, variantProcess } from './variant.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/**
+ * The node flags a Parley tree ships with: those on bin/parley.js's `#!/usr/bin/env -S node ...` line
+ * (the Dockerfile and `npm start` pass the same; test/node-flags.test.ts keeps them in step).
+ */
+export async function shippedNodeFlags(treeRoot: string): Promise<string[]> {
+  const shebang = (await fs.readFile(path.join(treeRoot, 'bin/parley.js'), 'utf8')).split('\n', 1)[0]!;
+  return shebang.replace(/^#!\/usr\/bin\/env\s+(-S\s+)?node\s*/, '').split(/\s+/).filter(Boolean);
+}
 const ADMIN_TOKEN = `bench-admin-${randomUUID()}`;
 /** Chats per user: each user token has its own API rate limit (600/min), as real users do. */
 const CHATS_PER_USER = 4;
@@ -116,15 +124,16 @@ export async function startStack(opts: Options, log: (msg: string) => void, parl
     const profiled = (): string[] => (profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
     log('starting the Parley API and worker processes (the worker bundles its workflows first)');
     // API, then worker: one at a time, so each one's start-up time is its own.
+    const nodeFlags = await shippedNodeFlags(parley.root);
     const apiAndWorker = (async () => {
-      const apiChild = await spawnNode('api', [...profiled(), path.join(parley.root, 'src/cli.ts'), 'api'], env, /Parley API listening/);
+      const apiChild = await spawnNode('api', [...profiled(), ...nodeFlags, path.join(parley.root, 'src/cli.ts'), 'api'], env, /Parley API listening/);
       stops.push(apiChild.stop);
       const workerChild = opts.workerVariant
-        ? await spawnNode('worker', [...profiled(), ...variantProcess(parseVariant(opts.workerVariant)).nodeFlags, path.join(root, 'bench/variant-worker.ts')], {
+        ? await spawnNode('worker', [...profiled(), ...nodeFlags, ...variantProcess(parseVariant(opts.workerVariant)).nodeFlags, path.join(root, 'bench/variant-worker.ts')], {
           ...env, ...variantProcess(parseVariant(opts.workerVariant)).env,
           BENCH_VARIANT: opts.workerVariant, BENCH_WORKFLOW_BUNDLE: await prebuiltBundle(tmp, opts.workerVariant),
         }, /Parley worker polling/)
-        : await spawnNode('worker', [...profiled(), path.join(parley.root, 'src/cli.ts'), 'worker'], env, /Parley worker polling/);
+        : await spawnNode('worker', [...profiled(), ...nodeFlags, path.join(parley.root, 'src/cli.ts'), 'worker'], env, /Parley worker polling/);
       stops.push(workerChild.stop);
       return [apiChild, workerChild] as const;
     })();
