@@ -110,8 +110,14 @@ export function createLlmActivity(deps: LlmDeps) {
     const { attempt } = ctx.info;
     const messageId = stepMessageId(ref.chatId, ref.turn, ref.step, 0);
 
+    // Loaded together: one round trip of latency before the provider call instead of two. The model and
+    // transcript are wasted only in the rare case below.
+    const [done, model, transcript] = await Promise.all([
+      findCompletedStep(deps.pool, ref.chatId, ref.turn, ref.step),
+      loadChatModel(deps.pool, ref.chatId),
+      loadPromptMessages(deps.pool, ref.chatId),
+    ]);
     // An earlier attempt finished this step (its result was lost): answer from PostgreSQL, don't pay twice.
-    const done = await findCompletedStep(deps.pool, ref.chatId, ref.turn, ref.step);
     if (done) {
       const calls = done.message.parts.filter((p): p is ToolCallPart => p.type === 'tool_call');
       return {
@@ -121,10 +127,6 @@ export function createLlmActivity(deps: LlmDeps) {
       };
     }
 
-    const [model, transcript] = await Promise.all([
-      loadChatModel(deps.pool, ref.chatId),
-      loadPromptMessages(deps.pool, ref.chatId),
-    ]);
     if (!model) {
       throw toApplicationFailure({ kind: 'model_not_found', retryable: false, message: 'The chat has no model and no default model is configured.' });
     }
