@@ -3,6 +3,7 @@ import type { ChatEvent } from '../shared/types.ts';
 import { EVENTS_CHANNEL, MAX_INLINE_PAYLOAD_BYTES } from './notification.ts';
 import type { EventLog } from './types.ts';
 import { toJsonb } from '../db/json.ts';
+import { createAppendBatcher } from './append-batcher.ts';
 
 interface EventRow { id: number; type: string; data: unknown }
 
@@ -45,23 +46,82 @@ SELECT alloc.first, pg_notify('${EVENTS_CHANNEL}', COALESCE(
 FROM alloc`,
 };
 
+/*
+ * APPEND for several chats at once: the batch statement of append-batcher.ts (one commit for all). Same
+ * text-cast care as APPEND, per chat: $1 chat ids (text[], spelled as the callers did), $2 event counts,
+ * $3 each chat's JSON array of {type, data} as text. The chats' rows are locked in id order before any is
+ * updated, so two writers' batches over overlapping chats queue up instead of deadlocking. A deleted chat
+ * has no row to lock: it gets no ids, no events and no notification. One NOTIFY per chat, with the payload
+ * APPEND would send for that chat's events.
+ */
+const APPEND_MANY = {
+  name: 'parley_event_log_append_many',
+  text: `
+WITH input AS (
+  SELECT * FROM unnest($1::text[], $2::int[], $3::text[]) AS i(chat, n, events)
+), locked AS MATERIALIZED (
+  SELECT id FROM chats WHERE id = ANY($1::text[]::uuid[]) ORDER BY id FOR UPDATE
+), alloc AS (
+  -- Only rows already locked above: the UPDATE re-locks rows this statement holds.
+  UPDATE chats SET last_event_id = chats.last_event_id + i.n
+  FROM locked JOIN input i ON i.chat::uuid = locked.id
+  WHERE chats.id = locked.id
+  RETURNING i.chat, i.n, i.events, chats.last_event_id - i.n + 1 AS first
+), ins AS (
+  INSERT INTO chat_events (chat_id, id, type, data, message_id)
+  SELECT a.chat::uuid, a.first + e.ord - 1, e.v->>'type', e.v->'data',
+         CASE WHEN e.v->>'type' = 'message_part' THEN (e.v->'data'->>'messageId')::uuid END
+  FROM alloc a, jsonb_array_elements(a.events::jsonb) WITH ORDINALITY AS e(v, ord)
+)
+SELECT a.chat, a.first, pg_notify('${EVENTS_CHANNEL}', COALESCE(
+  (SELECT p.payload FROM (
+     SELECT '{"c":' || to_json(a.chat) || ',"e":['
+            || string_agg('{"id":' || (a.first + e.ord - 1) || ',' || substr(e.v::text, 2), ',' ORDER BY e.ord)
+            || ']}' AS payload
+     FROM json_array_elements(a.events::json) WITH ORDINALITY AS e(v, ord)
+     WHERE octet_length(a.events) <= ${MAX_INLINE_PAYLOAD_BYTES}
+   ) p WHERE octet_length(p.payload) <= ${MAX_INLINE_PAYLOAD_BYTES}),
+  '{"c":' || to_json(a.chat) || ',"from":' || a.first || ',"to":' || (a.first + a.n - 1) || '}'))
+FROM alloc a`,
+};
+
 /**
  * The event log in PostgreSQL. Ids come from `chats.last_event_id`: the UPDATE takes the chat's row lock
  * until commit, so appends to one chat are serialised and commit in id order (a reader that saw id N has
  * seen every id below it), and a rollback returns its ids, so committed ids have no gaps.
  */
 export function createPgEventLog(pool: Pool): EventLog {
+  // Outside a transaction, appends go through the batcher: the calls of many chats made while one
+  // statement runs share the next statement and its commit. A lone chat keeps the one-chat statement.
+  // The price: a batch waiting for one chat's row lock (a transaction appending with `tx`) holds back
+  // this process's other appends until that commit. So a transaction holding a chat's row must never
+  // await an append without `tx`: a batch containing that chat would wait for it forever.
+  const batcher = createAppendBatcher(async (runs) => {
+    if (runs.length === 1) {
+      const { chatId, count, json } = runs[0]!;
+      const { rows } = await pool.query<{ first: string | number }>({ ...APPEND, values: [chatId, count, json] });
+      // int8: a string unless pool.ts's type parser is installed.
+      return [rows.length === 0 ? null : Number(rows[0]!.first)];
+    }
+    const { rows } = await pool.query<{ chat: string; first: string | number }>({
+      ...APPEND_MANY,
+      values: [runs.map((r) => r.chatId), runs.map((r) => r.count), runs.map((r) => r.json)],
+    });
+    const firsts = new Map(rows.map((r) => [r.chat, Number(r.first)]));
+    return runs.map((r) => firsts.get(r.chatId) ?? null);
+  });
+
   return {
     async append(chatId, events, tx) {
+      if (!tx) return batcher.append(chatId, events);
       if (events.length === 0) return [];
       // `tx` must be inside BEGIN: the row lock has to be held until the caller's commit.
-      const { rows } = await (tx ?? pool).query<{ first: string | number }>({
+      const { rows } = await tx.query<{ first: string | number }>({
         ...APPEND,
         values: [chatId, events.length, toJsonb(events.map(({ type, data }) => ({ type, data })))],
       });
       // The chat was deleted (e.g. a workflow's cleanup racing a DELETE): nobody can read these events.
       if (rows.length === 0) return [];
-      // int8: a string unless pool.ts's type parser is installed.
       const first = Number(rows[0]!.first);
       return events.map((e, i) => ({ ...e, id: first + i, chatId }) as ChatEvent);
     },
