@@ -53,6 +53,14 @@ describe('POST /chats', () => {
     expect(api.workflows.calls).toEqual([{ op: 'wake', chat: { id: chat.id, ownerId: member.user.id, model: 'test-model' } }]);
   });
 
+  test('a lone UTF-16 surrogate in the JSON body (half an emoji) is stored as U+FFFD, not a 500', async () => {
+    const { chat, message } = await newChat('half \ud83d of an emoji', member.token, { title: 'cut \ude00' });
+    expect(message.parts).toEqual([{ type: 'text', text: 'half \uFFFD of an emoji' }]);
+    expect(chat.title).toBe('cut \uFFFD');
+    const res = await api.request('GET', `/api/v1/chats/${chat.id}/messages`, { token: member.token });
+    expect(res.body.messages[0].parts[0].text).toBe('half \uFFFD of an emoji');
+  });
+
   test('title: given, else the first words of the message cut at a word boundary', async () => {
     expect((await newChat('hi', member.token, { title: '  My title ' })).chat.title).toBe('My title');
     const long = 'The quick brown fox jumps over the lazy dog and keeps running far beyond the horizon';

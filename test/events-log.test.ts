@@ -418,9 +418,10 @@ test('one bad call in a batch fails alone: the others are written and notified',
   const [a, bad, c] = [await newChat(), await newChat(), await newChat()];
   await withBatchedLog(async ({ l, statements, batched }) => {
     const first = batched.append(a, [title('a1')]);
-    // A lone surrogate: JSON.stringify escapes it as \ud800, which PostgreSQL's json rejects.
+    // A delta whose message id is not a uuid: PostgreSQL rejects the cast, and with it the statement.
+    const broken: NewChatEvent = { type: 'message_part', data: { messageId: 'not-a-uuid', attempt: 1, part: { type: 'text', text: 'x' } } };
     const results = await Promise.allSettled([
-      batched.append(bad, [title('fine'), title('broken \ud800')]),
+      batched.append(bad, [title('fine'), broken]),
       batched.append(c, [title('c1')]),
       batched.append(a, [title('a2')]),
     ]);
@@ -440,6 +441,13 @@ test('one bad call in a batch fails alone: the others are written and notified',
       inlinePayload(c, [{ id: 1, ...title('c1') }]),
     ].sort());
   });
+});
+
+test('a lone UTF-16 surrogate (e.g. a JSON "\\ud83d" from a client) is stored as U+FFFD, not rejected', async () => {
+  const chatId = await newChat();
+  const stored = await log.append(chatId, [title('half \ud83d of an emoji')]);
+  expect(stored.map((e) => e.id)).toEqual([1]);
+  expect(titles(await log.readAfter(chatId, 0))).toEqual(['half \uFFFD of an emoji']);
 });
 
 test('a deleted chat in a batch gets [] and nothing written; the others are unaffected', async () => {

@@ -12,7 +12,8 @@ import { badRequest, conflict, HttpError, notFound } from '../api/errors.ts';
 import type { EventLog } from '../events/types.ts';
 import { notifyInterrupt } from '../worker/interrupts.ts';
 import type { ChatStatus, Message, QueuedMessage } from '../shared/types.ts';
-import { checkContent, cleanText, insertUserMessage } from './messages.ts';
+import { storableText } from './json.ts';
+import { checkContent, insertUserMessage } from './messages.ts';
 import { resolveModel } from './models.ts';
 import { withTransaction, type Pool, type PoolClient } from './pool.ts';
 import { enqueue, listQueue } from './queue.ts';
@@ -112,7 +113,7 @@ export async function updateChat(
       ? await tx.query('SELECT title FROM chats WHERE id = $1 AND owner_id = $2 FOR UPDATE', [chatId, ownerId])
       : { rows: [] };
     if (!rows[0]) throw notFound('chat');
-    const title = patch.title === undefined ? undefined : cleanText(patch.title.trim());
+    const title = patch.title === undefined ? undefined : storableText(patch.title.trim());
     if (patch.title !== undefined && !title) throw badRequest('title must not be empty');
     await tx.query(
       `UPDATE chats SET title = coalesce($2, title), archived = coalesce($3, archived), updated_at = now() WHERE id = $1`,
@@ -138,7 +139,7 @@ export async function createChat(
 ): Promise<{ chat: Chat; message: Message }> {
   const content = checkContent(input.content);
   const chatId = randomUUID();
-  const title = cleanText(input.title?.trim() || defaultTitle(content));
+  const title = storableText(input.title?.trim() || defaultTitle(content));
   const { chat, message, modelName } = await withTransaction(deps.pool, async (tx) => {
     const model = await resolveModel(tx, input.modelId, deps.config);
     await tx.query(
@@ -226,7 +227,8 @@ export async function interruptChat(deps: ChatDeps, owner: { id: string }, chatI
  */
 export async function interruptRunningTurn(deps: ChatDeps, chatId: string, turn: number, reason: string | undefined, failure: string): Promise<boolean> {
   const running = await temporalCall(failure, () => deps.workflows.interrupt(chatId, turn, reason));
-  if (running) await notifyInterrupt(deps.pool, chatId, turn);
+  // Best effort: the signal was delivered, and the workflow sends the same NOTIFY once it sees it.
+  if (running) await notifyInterrupt(deps.pool, chatId, turn).catch(() => {});
   return running;
 }
 

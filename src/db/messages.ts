@@ -5,18 +5,15 @@ import type { Message, MessagePart } from '../shared/types.ts';
 import { stepMessageId } from './turns.ts';
 import type { PoolClient } from './pool.ts';
 import { isUuid, MESSAGE_COLUMNS, toMessage, type Queryable } from './rows.ts';
-import { toJsonb } from './json.ts';
+import { storableText, toJsonb } from './json.ts';
 
 export const MAX_MESSAGE_PAGE = 500;
 
 /** Rejects content a model could do nothing with; returns it unchanged otherwise. */
 export function checkContent(content: string): string {
   if (content.trim() === '') throw badRequest('content must not be empty');
-  return cleanText(content);
+  return storableText(content);
 }
-
-/** PostgreSQL text and jsonb cannot hold U+0000: store U+FFFD in its place rather than fail. */
-export const cleanText = (text: string): string => (text.includes('\0') ? text.replaceAll('\0', '\uFFFD') : text);
 
 /**
  * Inserts the user message of `turn` at (turn, 0, 0). Its id is derived from the key, the same way
