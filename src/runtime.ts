@@ -2,9 +2,9 @@
 // tests all build their processes through these functions, so tests run the production wiring.
 import { ApplicationFailure } from '@temporalio/activity';
 import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, type LogLevel, type Worker } from '@temporalio/worker';
+import type * as TemporalWorkerSdk from '@temporalio/worker';
+import type { LogLevel, Worker } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
-import { buildApi } from './api/app.ts';
 import { HttpError } from './api/errors.ts';
 import type { Config } from './config.ts';
 import { createSecretBox } from './crypto/secrets.ts';
@@ -19,7 +19,7 @@ import { createProvider } from './providers/index.ts';
 import type { LlmProvider } from './providers/types.ts';
 import { createChatWorkflows } from './temporal/chat-workflows.ts';
 import { InterruptRegistry } from './worker/interrupts.ts';
-import { createParleyWorker, type ParleyWorkerOptions } from './worker/worker.ts';
+import type { ParleyWorkerOptions } from './worker/worker.ts';
 
 export interface Services {
   config: Config;
@@ -74,7 +74,7 @@ export function providerResolver(services: Services) {
 
 let runtimeInstalled = false;
 /** The SDK's process-wide runtime, logging at Parley's level (it can only be set up once). */
-function installTemporalRuntime(level: string): void {
+function installTemporalRuntime(level: string, { Runtime, DefaultLogger }: typeof TemporalWorkerSdk): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   const levels: Record<string, LogLevel> = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR' };
@@ -99,8 +99,12 @@ export async function startWorker(
   opts: Pick<ParleyWorkerOptions, 'workflowBundle' | 'wrapActivities'> = {},
 ): Promise<RunningWorker> {
   const { config } = services;
-  installTemporalRuntime(config.logLevel);
-  const connection = await NativeConnection.connect({ address: config.temporalAddress! });
+  // Loaded here, not at the top: the API process needs neither the SDK's native core nor webpack's
+  // bundler plumbing, and the worker needs no fastify.
+  const sdk = await import('@temporalio/worker');
+  const { createParleyWorker } = await import('./worker/worker.ts');
+  installTemporalRuntime(config.logLevel, sdk);
+  const connection = await sdk.NativeConnection.connect({ address: config.temporalAddress! });
   const interrupts = new InterruptRegistry(services.databaseUrl);
   await interrupts.start();
   const worker = await createParleyWorker({
@@ -141,6 +145,7 @@ export async function startApi(services: Services, opts: { port?: number; host?:
     onError: (err) => { if (config.logLevel !== 'silent') console.error('event hub:', err); },
   });
   await hub.start();
+  const { buildApi } = await import('./api/app.ts');
   const app = await buildApi({
     config,
     pool: services.pool,
