@@ -15,10 +15,12 @@ export interface RunTiming {
 }
 
 // temporal.api.enums.v1.EventType values used here.
+const EXECUTION_STARTED = 1;
 const WFT_SCHEDULED = 5;
 const WFT_STARTED = 6;
 const WFT_COMPLETED = 7;
 const ACTIVITY_SCHEDULED = 10;
+const ACTIVITY_STARTED = 11;
 const ACTIVITY_COMPLETED = 12;
 
 interface Timestamp { seconds?: unknown; nanos?: number | null }
@@ -49,4 +51,37 @@ export async function runTiming(client: Client, chatId: string): Promise<RunTimi
   }
   if (events.length) out.totalMs = msOf(events.at(-1)!.eventTime) - msOf(events[0]!.eventTime);
   return out;
+}
+
+/** Server timestamps (epoch ms) of the path from a run's start to its first `llmStep` starting. */
+export interface FirstStepTimes {
+  runStarted: number;
+  firstTaskScheduled: number;
+  firstTaskStarted: number;
+  firstTaskCompleted: number;
+  llmStepStarted: number;
+}
+
+/** The first run event times up to the first llmStep's start, or null if the run has none. */
+export async function firstStepTimes(client: Client, chatId: string): Promise<FirstStepTimes | null> {
+  const history = await client.workflow.getHandle(chatWorkflowId(chatId)).fetchHistory();
+  const out: Partial<FirstStepTimes> = {};
+  let llmStepScheduled: number | undefined;
+  for (const e of history.events ?? []) {
+    const at = msOf(e.eventTime);
+    switch (Number(e.eventType)) {
+      case EXECUTION_STARTED: out.runStarted = at; break;
+      case WFT_SCHEDULED: out.firstTaskScheduled ??= at; break;
+      case WFT_STARTED: out.firstTaskStarted ??= at; break;
+      case WFT_COMPLETED: out.firstTaskCompleted ??= at; break;
+      case ACTIVITY_SCHEDULED:
+        if (llmStepScheduled === undefined && e.activityTaskScheduledEventAttributes?.activityType?.name === 'llmStep') llmStepScheduled = Number(e.eventId);
+        break;
+      // Written when the attempt finishes, but stamped with the time the worker picked the task up.
+      case ACTIVITY_STARTED:
+        if (Number(e.activityTaskStartedEventAttributes?.scheduledEventId) === llmStepScheduled) out.llmStepStarted ??= at;
+        break;
+    }
+  }
+  return out.llmStepStarted === undefined ? null : (out as FirstStepTimes);
 }

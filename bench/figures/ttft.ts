@@ -3,6 +3,7 @@
 import { nowMs, within } from '../clock.ts';
 import { directiveMessage, requestStampIn, stampsIn } from '../directive.ts';
 import { brief, figure, type Figure } from '../figure.ts';
+import { firstStepTimes } from '../history-timing.ts';
 import type { Stack } from '../stack.ts';
 
 export async function ttftFigure(stack: Stack): Promise<Figure> {
@@ -11,6 +12,8 @@ export async function ttftFigure(stack: Stack): Promise<Figure> {
   const content = directiveMessage({ tokens: 1, stamp: true });
   const added: number[] = [];
   const parts = { post: [] as number[], toProvider: [] as number[], providerTtft: [] as number[], tokenToClient: [] as number[] };
+  // POST → provider request, split by the run's history (server clock: same machine).
+  const path = { toRunStart: [] as number[], taskQueued: [] as number[], firstTask: [] as number[], dispatch: [] as number[], stepToRequest: [] as number[] };
   stack.log(`ttft: ${opts.ttft.runs} sequential turns in one idle chat`);
   for (let r = -2; r < opts.ttft.runs; r++) {
     const first = chat!.stream.next((e) => e.event === 'message_part' && e.data.includes('<r:'));
@@ -31,6 +34,14 @@ export async function ttftFigure(stack: Stack): Promise<Figure> {
     parts.toProvider.push(received - t0);
     parts.providerTtft.push(providerTtft);
     parts.tokenToClient.push(e.at - sent);
+    const h = await firstStepTimes(stack.temporal, chat!.id);
+    if (h) {
+      path.toRunStart.push(h.runStarted - t0);
+      path.taskQueued.push(h.firstTaskStarted - h.firstTaskScheduled);
+      path.firstTask.push(h.firstTaskCompleted - h.firstTaskStarted);
+      path.dispatch.push(h.llmStepStarted - h.firstTaskCompleted);
+      path.stepToRequest.push(received - h.llmStepStarted);
+    }
   }
   return figure({
     name: 'ttft_added_ms',
@@ -45,6 +56,13 @@ export async function ttftFigure(stack: Stack): Promise<Figure> {
       post_to_provider_request_ms: brief(parts.toProvider),
       provider_ttft_ms: brief(parts.providerTtft),
       first_token_to_client_ms: brief(parts.tokenToClient),
+      post_to_provider_request_split_ms: {
+        post_to_run_started: brief(path.toRunStart),
+        first_workflow_task_queued: brief(path.taskQueued),
+        first_workflow_task_incl_advanceChat: brief(path.firstTask),
+        llmStep_dispatch: brief(path.dispatch),
+        llmStep_start_to_provider_request: brief(path.stepToRequest),
+      },
     },
   });
 }
