@@ -6,8 +6,16 @@ export type PoolClient = pg.PoolClient;
 // int8 (bigint) columns hold event ids and costs that stay far below 2^53: read them as numbers.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
+/**
+ * A few connections stay open through quiet periods: pg closes idle ones after 10 s by default, and a
+ * chat's next message usually comes later than that, so its turn paid for new connections (and
+ * re-prepared statements) before the provider call: time to first token after a 12 s pause was
+ * 83 ms instead of 50 (docs/BENCHMARKS.md).
+ */
+export const POOL_WARM = { min: 4, idleTimeoutMillis: 60_000 } as const;
+
 export function createPool(connectionString: string, max = 10): pg.Pool {
-  const pool = new pg.Pool({ connectionString, max });
+  const pool = new pg.Pool({ connectionString, max, ...POOL_WARM });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', () => {});
   return pool;
