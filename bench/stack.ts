@@ -17,7 +17,7 @@ import { freePort } from '../src/dev/ports.ts';
 import { startTemporalDevServer } from '../src/dev/temporal.ts';
 import { openServices, providerResolver, type Services } from '../src/runtime.ts';
 import { InterruptRegistry } from '../src/worker/interrupts.ts';
-import { bundleWorkflows } from '../src/worker/worker.ts';
+import { bundleWorkflows } from '../src/worker/bundle-workflows.ts';
 import { chatWorkflowId } from '../src/workflows/types.ts';
 import type { ParleyTree } from './baseline.ts';
 import { apiClient, ChatStream, type Api } from './client.ts';

@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Worker } from '@temporalio/worker';
 import { expect, test } from 'vitest';
-import { workflowsPath } from '../src/worker/worker.ts';
+import { workflowsPath } from '../src/worker/bundle-workflows.ts';
 import { historiesDir } from './support/histories.ts';
 
 // Histories recorded from real turns (tools, interrupt, retry, ...). If this fails, a workflow

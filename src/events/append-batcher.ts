@@ -18,6 +18,13 @@ export interface AppendBatcherOptions {
   maxJsonLength?: number;
 }
 
+/** The JSON an append sends for `events`: an array of {type, data}, every string storable. */
+export const eventsJson = (events: NewChatEvent[]): string => toJsonb(events.map(({ type, data }) => ({ type, data })));
+
+/** `events` as stored from id `first` on. */
+export const storedEvents = (chatId: string, events: NewChatEvent[], first: number): ChatEvent[] =>
+  events.map((e, i) => ({ ...e, id: first + i, chatId }) as ChatEvent);
+
 interface Call { chatId: string; events: NewChatEvent[]; json: string; resolve(e: ChatEvent[]): void; reject(err: unknown): void }
 
 /**
@@ -105,17 +112,18 @@ export function createAppendBatcher(write: WriteRuns, options: AppendBatcherOpti
     let id = first ?? 0;
     for (const call of calls) {
       // No first id: the chat was deleted (e.g. a workflow's cleanup racing a DELETE), nothing was written.
-      if (first === null) call.resolve([]);
-      else call.resolve(call.events.map((e) => ({ ...e, id: id++, chatId: call.chatId }) as ChatEvent));
+      call.resolve(first === null ? [] : storedEvents(call.chatId, call.events, id));
+      id += call.events.length;
     }
   }
+
 
   return {
     append(chatId: string, events: NewChatEvent[]): Promise<ChatEvent[]> {
       if (events.length === 0) return Promise.resolve([]);
       return new Promise((resolve, reject) => {
         // Serialised now: the caller may reuse its objects once append returns.
-        queue.push({ chatId, events, json: toJsonb(events.map(({ type, data }) => ({ type, data }))), resolve, reject });
+        queue.push({ chatId, events, json: eventsJson(events), resolve, reject });
         if (!running) void drain();
       });
     },

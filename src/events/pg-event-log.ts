@@ -1,13 +1,29 @@
-import type { Pool } from '../db/pool.ts';
+import type { Pool, PoolClient } from '../db/pool.ts';
 import type { ChatEvent } from '../shared/types.ts';
 import { EVENTS_CHANNEL, MAX_INLINE_PAYLOAD_BYTES } from './notification.ts';
 import type { EventLog } from './types.ts';
-import { toJsonb } from '../db/json.ts';
-import { createAppendBatcher } from './append-batcher.ts';
+import { createAppendBatcher, eventsJson, storedEvents, type ChatRun } from './append-batcher.ts';
 
 interface EventRow { id: number; type: string; data: unknown }
 
 const toEvent = (chatId: string, row: EventRow): ChatEvent => ({ id: row.id, chatId, type: row.type, data: row.data }) as ChatEvent;
+
+/**
+ * SQL for the NOTIFY payload of one chat's events (see the comment on APPEND), from expressions for the
+ * chat id (text), the first id, the events' JSON array (text) and their count.
+ */
+function payloadSql(chat: string, first: string, events: string, count: string): string {
+  return `COALESCE(
+  (SELECT p.payload FROM (
+     SELECT '{"c":' || to_json(${chat}) || ',"e":['
+            || string_agg('{"id":' || (${first} + e.ord - 1) || ',' || substr(e.v::text, 2), ',' ORDER BY e.ord)
+            || ']}' AS payload
+     FROM json_array_elements(${events}::json) WITH ORDINALITY AS e(v, ord)
+     -- The inline form is longer than the array itself: do not parse the array again when it cannot fit.
+     WHERE octet_length(${events}) <= ${MAX_INLINE_PAYLOAD_BYTES}
+   ) p WHERE octet_length(p.payload) <= ${MAX_INLINE_PAYLOAD_BYTES}),
+  '{"c":' || to_json(${chat}) || ',"from":' || ${first} || ',"to":' || (${first} + ${count} - 1) || '}')`;
+}
 
 /*
  * One statement, so an append outside a transaction is a single round trip in autocommit: it is its own
@@ -33,16 +49,7 @@ WITH alloc AS (
          CASE WHEN e.v->>'type' = 'message_part' THEN (e.v->'data'->>'messageId')::uuid END
   FROM alloc, jsonb_array_elements($3::text::jsonb) WITH ORDINALITY AS e(v, ord)
 )
-SELECT alloc.first, pg_notify('${EVENTS_CHANNEL}', COALESCE(
-  (SELECT p.payload FROM (
-     SELECT '{"c":' || to_json($1::text) || ',"e":['
-            || string_agg('{"id":' || (alloc.first + e.ord - 1) || ',' || substr(e.v::text, 2), ',' ORDER BY e.ord)
-            || ']}' AS payload
-     FROM json_array_elements($3::text::json) WITH ORDINALITY AS e(v, ord)
-     -- The inline form is longer than the array itself: do not parse the array again when it cannot fit.
-     WHERE octet_length($3::text) <= ${MAX_INLINE_PAYLOAD_BYTES}
-   ) p WHERE octet_length(p.payload) <= ${MAX_INLINE_PAYLOAD_BYTES}),
-  '{"c":' || to_json($1::text) || ',"from":' || alloc.first || ',"to":' || (alloc.first + $2::int - 1) || '}'))
+SELECT alloc.first, pg_notify('${EVENTS_CHANNEL}', ${payloadSql('$1::text', 'alloc.first', '$3::text', '$2::int')})
 FROM alloc`,
 };
 
@@ -73,17 +80,16 @@ WITH input AS (
          CASE WHEN e.v->>'type' = 'message_part' THEN (e.v->'data'->>'messageId')::uuid END
   FROM alloc a, jsonb_array_elements(a.events::jsonb) WITH ORDINALITY AS e(v, ord)
 )
-SELECT a.chat, a.first, pg_notify('${EVENTS_CHANNEL}', COALESCE(
-  (SELECT p.payload FROM (
-     SELECT '{"c":' || to_json(a.chat) || ',"e":['
-            || string_agg('{"id":' || (a.first + e.ord - 1) || ',' || substr(e.v::text, 2), ',' ORDER BY e.ord)
-            || ']}' AS payload
-     FROM json_array_elements(a.events::json) WITH ORDINALITY AS e(v, ord)
-     WHERE octet_length(a.events) <= ${MAX_INLINE_PAYLOAD_BYTES}
-   ) p WHERE octet_length(p.payload) <= ${MAX_INLINE_PAYLOAD_BYTES}),
-  '{"c":' || to_json(a.chat) || ',"from":' || a.first || ',"to":' || (a.first + a.n - 1) || '}'))
+SELECT a.chat, a.first, pg_notify('${EVENTS_CHANNEL}', ${payloadSql('a.chat', 'a.first', 'a.events', 'a.n')})
 FROM alloc a`,
 };
+
+/** One chat's events with APPEND, on the pool or inside a transaction: the first id, null for a deleted chat. */
+async function appendRun(client: Pool | PoolClient, run: ChatRun): Promise<number | null> {
+  const { rows } = await client.query<{ first: string | number }>({ ...APPEND, values: [run.chatId, run.count, run.json] });
+  // int8: a string unless pool.ts's type parser is installed.
+  return rows.length === 0 ? null : Number(rows[0]!.first);
+}
 
 /**
  * The event log in PostgreSQL. Ids come from `chats.last_event_id`: the UPDATE takes the chat's row lock
@@ -97,12 +103,7 @@ export function createPgEventLog(pool: Pool): EventLog {
   // this process's other appends until that commit. So a transaction holding a chat's row must never
   // await an append without `tx`: a batch containing that chat would wait for it forever.
   const batcher = createAppendBatcher(async (runs) => {
-    if (runs.length === 1) {
-      const { chatId, count, json } = runs[0]!;
-      const { rows } = await pool.query<{ first: string | number }>({ ...APPEND, values: [chatId, count, json] });
-      // int8: a string unless pool.ts's type parser is installed.
-      return [rows.length === 0 ? null : Number(rows[0]!.first)];
-    }
+    if (runs.length === 1) return [await appendRun(pool, runs[0]!)];
     const { rows } = await pool.query<{ chat: string; first: string | number }>({
       ...APPEND_MANY,
       values: [runs.map((r) => r.chatId), runs.map((r) => r.count), runs.map((r) => r.json)],
@@ -116,14 +117,9 @@ export function createPgEventLog(pool: Pool): EventLog {
       if (!tx) return batcher.append(chatId, events);
       if (events.length === 0) return [];
       // `tx` must be inside BEGIN: the row lock has to be held until the caller's commit.
-      const { rows } = await tx.query<{ first: string | number }>({
-        ...APPEND,
-        values: [chatId, events.length, toJsonb(events.map(({ type, data }) => ({ type, data })))],
-      });
+      const first = await appendRun(tx, { chatId, count: events.length, json: eventsJson(events) });
       // The chat was deleted (e.g. a workflow's cleanup racing a DELETE): nobody can read these events.
-      if (rows.length === 0) return [];
-      const first = Number(rows[0]!.first);
-      return events.map((e, i) => ({ ...e, id: first + i, chatId }) as ChatEvent);
+      return first === null ? [] : storedEvents(chatId, events, first);
     },
 
     async readAfter(chatId, afterId, limit) {

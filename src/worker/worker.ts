@@ -3,7 +3,6 @@ import { Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities/index.ts';
 import { bundleWorkflowsInChild } from './bundle-workflows.ts';
 
-export { bundleWorkflows, workflowsPath } from './bundle-workflows.ts';
 
 export interface ParleyWorkerOptions {
   connection: NativeConnection;

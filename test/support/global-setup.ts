@@ -6,7 +6,7 @@ import type { TestProject } from 'vitest/node';
 import { migrate } from '../../src/db/migrate.ts';
 import { startEmbeddedPostgres } from '../../src/dev/postgres.ts';
 import { startTemporalDevServer } from '../../src/dev/temporal.ts';
-import { bundleWorkflows } from '../../src/worker/worker.ts';
+import { bundleWorkflows } from '../../src/worker/bundle-workflows.ts';
 
 export const TEMPLATE_DB = 'parley_template';
 
