@@ -17,7 +17,7 @@ import { freePort } from '../src/dev/ports.ts';
 import { startTemporalDevServer } from '../src/dev/temporal.ts';
 import { openServices, providerResolver, type Services } from '../src/runtime.ts';
 import { InterruptRegistry } from '../src/worker/interrupts.ts';
-import { bundleWorkflows } from '../src/worker/bundle-workflows.ts';
+import { writeWorkflowBundle } from '../src/worker/bundle-workflows.ts';
 import { chatWorkflowId } from '../src/workflows/types.ts';
 import type { ParleyTree } from './baseline.ts';
 import { apiClient, ChatStream, type Api } from './client.ts';
@@ -131,7 +131,7 @@ export async function startStack(opts: Options, log: (msg: string) => void, parl
       const workerChild = opts.workerVariant
         ? await spawnNode('worker', [...profiled(), ...nodeFlags, ...variantProcess(parseVariant(opts.workerVariant)).nodeFlags, path.join(root, 'bench/variant-worker.ts')], {
           ...env, ...variantProcess(parseVariant(opts.workerVariant)).env,
-          BENCH_VARIANT: opts.workerVariant, BENCH_WORKFLOW_BUNDLE: await prebuiltBundle(tmp, opts.workerVariant),
+          BENCH_VARIANT: opts.workerVariant, ...await prebuiltBundle(tmp, opts.workerVariant),
         }, /Parley worker polling/)
         : await spawnNode('worker', [...profiled(), ...nodeFlags, path.join(parley.root, 'src/cli.ts'), 'worker'], env, /Parley worker polling/);
       stops.push(workerChild.stop);
@@ -223,12 +223,12 @@ export async function startStack(opts: Options, log: (msg: string) => void, parl
   }
 }
 
-/** For the `prebundled` worker variant: the workflow bundle, built here rather than in the worker. */
-async function prebuiltBundle(tmp: string, variant: string): Promise<string> {
-  if (!parseVariant(variant).has('prebundled')) return '';
+/** For the `prebundled` worker variant: the worker's environment pointing at a bundle built here. */
+async function prebuiltBundle(tmp: string, variant: string): Promise<Record<string, string>> {
+  if (!parseVariant(variant).has('prebundled')) return {};
   const file = path.join(tmp, 'workflow-bundle.js');
-  await fs.writeFile(file, (await bundleWorkflows()).code);
-  return file;
+  await writeWorkflowBundle(file);
+  return { PARLEY_WORKFLOW_BUNDLE: file };
 }
 
 const wantsPeer = (opts: Options) => !opts.only || opts.only.has('peer');

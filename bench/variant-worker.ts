@@ -2,8 +2,8 @@
 // before it is made (`npm run bench -- --worker-variant=prebundled,threads=2`). Same
 // activities, same workflow bundle, same wiring as `parley worker` (src/runtime.ts startWorker),
 // plus what BENCH_VARIANT asks for:
-//   prebundled          load the workflow bundle the bench built (BENCH_WORKFLOW_BUNDLE) instead of
-//                       running webpack in a child process at start
+//   prebundled          load a workflow bundle the bench built (PARLEY_WORKFLOW_BUNDLE, as the Docker
+//                       image does) instead of running webpack in a child process at start
 //   threads=N           workflowThreadPoolSize (SDK default 1 with reuseV8Context)
 //   activity-slots=N    maxConcurrentActivityTaskExecutions (SDK default 100)
 //   wft-slots=N         maxConcurrentWorkflowTaskExecutions (SDK default 40)
@@ -56,9 +56,8 @@ async function main(): Promise<void> {
     connection,
     namespace: config.temporalNamespace,
     taskQueue: config.taskQueue,
-    workflowBundle: variant.has('prebundled')
-      ? { code: fs.readFileSync(process.env.BENCH_WORKFLOW_BUNDLE!, 'utf8') }
-      : await bundleWorkflowsInChild(),
+    // As `parley worker` does: the bundle PARLEY_WORKFLOW_BUNDLE names (`prebundled`), else one built in a child.
+    workflowBundle: config.workflowBundlePath ? { codePath: config.workflowBundlePath } : await bundleWorkflowsInChild(),
     activities,
     shutdownGraceTime: config.shutdownGraceMs,
     ...(int('threads') ? { workflowThreadPoolSize: int('threads')!.value } : {}),
