@@ -12,6 +12,22 @@ export const searchAttributes = {
   ParleyModel: 'Keyword',
 } as const;
 
+/**
+ * Server settings Parley's dev server runs with (docker-compose.yml passes the same).
+ *
+ * The dev server has a single history shard, and each shard's task-queue readers (transfer: the
+ * tasks that hand workflow and activity tasks to matching; timer; visibility) load at most 20
+ * times a second by default. One shard means every chat shares those 20 loads: once the burst is
+ * spent, a new workflow task waits up to 50 ms for its transfer task to be read (measured: a new
+ * run's first workflow task queued 16 ms instead of 4, time to first token 55 → 44 ms; see
+ * docs/BENCHMARKS.md, P16). A production cluster spreads the same limit over hundreds of shards.
+ */
+export const devServerDynamicConfig = {
+  'history.transferProcessorMaxPollRPS': 10_000,
+  'history.timerProcessorMaxPollRPS': 10_000,
+  'history.visibilityProcessorMaxPollRPS': 10_000,
+} as const;
+
 export interface TemporalDevServer {
   address: string;
   uiUrl: string | undefined;
@@ -100,7 +116,15 @@ async function waitForSearchAttributes(address: string, timeoutMs: number): Prom
   }
 }
 
-/** Starts `temporal server start-dev` with Parley's search attributes registered. */
+/** `start-dev` arguments for Parley's search attributes and devServerDynamicConfig (plus `extra`). */
+export function devServerSettingArgs(extra: Record<string, unknown> = {}): string[] {
+  const args: string[] = [];
+  for (const [name, type] of Object.entries(searchAttributes)) args.push('--search-attribute', `${name}=${type}`);
+  for (const [key, value] of Object.entries({ ...devServerDynamicConfig, ...extra })) args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
+  return args;
+}
+
+/** Starts `temporal server start-dev` with Parley's search attributes and server settings. */
 export async function startTemporalDevServer(opts: {
   cliPath?: string;
   port?: number;
@@ -108,7 +132,7 @@ export async function startTemporalDevServer(opts: {
   /** SQLite file; omitted = in-memory. */
   dbFile?: string;
   headless?: boolean;
-  /** Extra server dynamic config, e.g. `{ 'limit.historyCount.suggestContinueAsNew': 40 }` in tests. */
+  /** Dynamic config on top of devServerDynamicConfig, e.g. `{ 'limit.historyCount.suggestContinueAsNew': 40 }` in tests. */
   dynamicConfig?: Record<string, unknown>;
 }): Promise<TemporalDevServer> {
   const cli = findTemporalCli(opts.cliPath);
@@ -126,8 +150,7 @@ export async function startTemporalDevServer(opts: {
     args.push('--ui-port', String(uiPort));
     uiUrl = `http://localhost:${uiPort}`;
   }
-  for (const [name, type] of Object.entries(searchAttributes)) args.push('--search-attribute', `${name}=${type}`);
-  for (const [key, value] of Object.entries(opts.dynamicConfig ?? {})) args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
+  args.push(...devServerSettingArgs(opts.dynamicConfig));
 
   const child = spawn(cli, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
