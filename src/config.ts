@@ -22,6 +22,12 @@ export interface Config {
   /** A bundle from `parley bundle-workflows`. Unset: the worker bundles at start (2–3 s, in a child process). */
   workflowBundlePath: string | undefined;
   maxSteps: number;
+  /**
+   * How long a chat's workflow run stays open after its queue empties, waiting for the next message
+   * (0: it completes at once). A follow-up within this window is a signal to a cached run instead
+   * of a new run.
+   */
+  runIdleMs: number;
   /** Bounds all retries of one LLM step (Temporal schedule-to-close). */
   llmStepTimeoutMs: number;
   eventCoalesceMs: number;
@@ -106,6 +112,7 @@ export function loadConfig(env: Env = process.env): Config {
     temporalUiPort: int('PARLEY_TEMPORAL_UI_PORT', 8233, 1, 65535),
     workflowBundlePath: workflowBundle && path.resolve(workflowBundle),
     maxSteps: int('PARLEY_MAX_STEPS', 100, 1, 10_000),
+    runIdleMs: int('PARLEY_RUN_IDLE_MS', 60_000, 0, 3_600_000),
     llmStepTimeoutMs: int('PARLEY_LLM_STEP_TIMEOUT_MS', 10 * 60_000, 1_000, 24 * 3_600_000),
     eventCoalesceMs: int('PARLEY_EVENT_COALESCE_MS', 20, 0, 1_000),
     shutdownGraceMs: int('PARLEY_SHUTDOWN_GRACE_MS', 3_000, 0, 3_600_000),

@@ -45,3 +45,22 @@ test('a long busy period continues as new between turns without losing or repeat
   expect(runs.filter((s) => s === 'CONTINUED_AS_NEW').length).toBeGreaterThanOrEqual(1);
   expect(runs.filter((s) => s === 'COMPLETED')).toHaveLength(1);
 }, 120_000);
+
+test('an idle run past the continue-as-new suggestion completes instead of waiting out its idle window', async () => {
+  const lingering = await startStack({ temporalAddress: temporal.address, env: { PARLEY_RUN_IDLE_MS: '600000' } });
+  try {
+    const { modelId } = await lingering.setupModel('openai');
+    // Three tool steps take one run past the 30-event suggestion before the turn ends.
+    let step = 0;
+    lingering.fake.setDefault(() => (++step <= 3 ? reply([toolCall('execute', { command: 'echo ok' })]) : reply(text('done'))), 'openai');
+    const chat = (await lingering.http('POST', '/api/v1/chats', { content: 'go', modelId, title: 'long' })).body.chat;
+    await lingering.waitForStatus(chat.id, 'waiting', 60_000);
+    // Far inside the 10-minute window.
+    await lingering.waitForWorkflowClosed(chat.id, 15_000);
+    const d = await lingering.temporal.workflow.getHandle(chatWorkflowId(chat.id)).describe();
+    expect(d.status.name).toBe('COMPLETED');
+    expect(d.historyLength).toBeGreaterThan(30);
+  } finally {
+    await lingering.close();
+  }
+}, 120_000);

@@ -32,6 +32,11 @@ export interface AdvanceChatResult {
   generateTitle: boolean;
   /** A manual compaction to run now (instead of a turn); the chat is `running` meanwhile. */
   compact: { turn: number; afterStep: number } | null;
+  /**
+   * When idle: how long the run waits for another message before it completes (the worker's
+   * PARLEY_RUN_IDLE_MS). Absent in histories recorded before it existed: complete at once.
+   */
+  idleMs?: number;
 }
 
 export interface StepRef { chatId: string; turn: number; step: number }

@@ -89,7 +89,8 @@ function localToolActivities(settings: TurnSettings) {
 
 /**
  * One execution per busy period of a chat (workflow id `chat-<chatId>`): drains the chat's queued
- * messages turn by turn, then completes. A turn is a step loop: LLM step → tools → next step.
+ * messages turn by turn, waits up to PARLEY_RUN_IDLE_MS for another, then completes. A turn is a
+ * step loop: LLM step → tools → next step.
  */
 export async function chatWorkflow(input: ChatWorkflowInput): Promise<void> {
   const state: ChatWorkflowState = {
@@ -133,7 +134,7 @@ export async function chatWorkflow(input: ChatWorkflowInput): Promise<void> {
       apply(next);
       if (next.turn === null && !next.compact) {
         // A wake that arrived while we looked means a message may have been queued after our read.
-        if (seen !== wakeSeq) { next = null; continue; }
+        if (await wokeWhileIdle(next, seen)) { next = null; continue; }
         break;
       }
     }
@@ -163,7 +164,7 @@ export async function chatWorkflow(input: ChatWorkflowInput): Promise<void> {
     next = await advanceChat({ chatId: input.chatId, finished: { turn, outcome, error }, startNext: true });
     apply(next);
     if (next.turn === null && !next.compact) {
-      if (seen !== wakeSeq) { next = null; continue; }
+      if (await wokeWhileIdle(next, seen)) { next = null; continue; }
       break;
     }
     if (workflowInfo().continueAsNewSuggested && next.turn !== null) {
@@ -175,6 +176,19 @@ export async function chatWorkflow(input: ChatWorkflowInput): Promise<void> {
   await Promise.all(background);
   state.status = state.status === 'error' ? 'error' : 'completed';
   await condition(allHandlersFinished);
+
+  /**
+   * The chat is idle: true when a wake came after `seen` (one that arrived while advanceChat looked,
+   * or one within the run's idle window). Waiting keeps the run, cached on its worker, for a
+   * follow-up; a run the server asks to continue as new completes instead (the next message starts
+   * a fresh one).
+   */
+  async function wokeWhileIdle(idle: AdvanceChatResult, seen: number): Promise<boolean> {
+    if (seen !== wakeSeq) return true;
+    if (!idle.idleMs || workflowInfo().continueAsNewSuggested) return false;
+    await condition(() => wakeSeq !== seen, idle.idleMs);
+    return wakeSeq !== seen;
+  }
 
   async function runManualCompaction(turn: number, afterStep: number, settings: TurnSettings): Promise<{ outcome: TurnOutcome; error?: ErrorInfo }> {
     state.turn = turn;
