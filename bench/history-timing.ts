@@ -16,6 +16,7 @@ export interface RunTiming {
 
 // temporal.api.enums.v1.EventType values used here.
 const EXECUTION_STARTED = 1;
+const EXECUTION_SIGNALED = 26;
 const WFT_SCHEDULED = 5;
 const WFT_STARTED = 6;
 const WFT_COMPLETED = 7;
@@ -26,9 +27,9 @@ const ACTIVITY_COMPLETED = 12;
 interface Timestamp { seconds?: unknown; nanos?: number | null }
 const msOf = (t: Timestamp | null | undefined): number => (t ? Number(t.seconds) * 1000 + (t.nanos ?? 0) / 1e6 : Number.NaN);
 
-export async function runTiming(client: Client, chatId: string): Promise<RunTiming> {
-  const history = await client.workflow.getHandle(chatWorkflowId(chatId)).fetchHistory();
-  const events = history.events ?? [];
+/** Timing of the chat's current run, from the event after `afterEventId` (one turn of a run that lives on). */
+export async function runTiming(client: Client, chatId: string, afterEventId = 0): Promise<RunTiming> {
+  const events = await eventsAfter(client, chatId, afterEventId);
   const scheduledAt = new Map<number, { at: number; type: string }>();
   const out: RunTiming = { workflowTaskQueueMs: 0, workflowTaskProcessingMs: 0, workflowTasks: 0, activityMs: {}, totalMs: 0 };
   let wftScheduled = Number.NaN;
@@ -53,24 +54,29 @@ export async function runTiming(client: Client, chatId: string): Promise<RunTimi
   return out;
 }
 
-/** Server timestamps (epoch ms) of the path from a run's start to its first `llmStep` starting. */
+async function eventsAfter(client: Client, chatId: string, afterEventId: number) {
+  const history = await client.workflow.getHandle(chatWorkflowId(chatId)).fetchHistory();
+  return (history.events ?? []).filter((e) => Number(e.eventId) > afterEventId);
+}
+
+/** Server timestamps (epoch ms) of the path from a turn's start to its first `llmStep` starting. */
 export interface FirstStepTimes {
-  runStarted: number;
+  /** The run's start (a new run), or the `wake` signal reaching a run that was waiting. */
+  turnStarted: number;
   firstTaskScheduled: number;
   firstTaskStarted: number;
   firstTaskCompleted: number;
   llmStepStarted: number;
 }
 
-/** The first run event times up to the first llmStep's start, or null if the run has none. */
-export async function firstStepTimes(client: Client, chatId: string): Promise<FirstStepTimes | null> {
-  const history = await client.workflow.getHandle(chatWorkflowId(chatId)).fetchHistory();
+/** Event times from `afterEventId` up to the first llmStep's start, or null if there is none. */
+export async function firstStepTimes(client: Client, chatId: string, afterEventId = 0): Promise<FirstStepTimes | null> {
   const out: Partial<FirstStepTimes> = {};
   let llmStepScheduled: number | undefined;
-  for (const e of history.events ?? []) {
+  for (const e of await eventsAfter(client, chatId, afterEventId)) {
     const at = msOf(e.eventTime);
     switch (Number(e.eventType)) {
-      case EXECUTION_STARTED: out.runStarted = at; break;
+      case EXECUTION_STARTED: case EXECUTION_SIGNALED: out.turnStarted ??= at; break;
       case WFT_SCHEDULED: out.firstTaskScheduled ??= at; break;
       case WFT_STARTED: out.firstTaskStarted ??= at; break;
       case WFT_COMPLETED: out.firstTaskCompleted ??= at; break;

@@ -13,7 +13,7 @@ import { overheadFigures } from './figures/overhead.ts';
 import { peerFigure, peerRun, type PeerRun } from './figures/peer.ts';
 import { throughputFigure } from './figures/throughput.ts';
 import { tokenFigures, tokenMedian, tokenRuns, type TokenRun } from './figures/tokens.ts';
-import { ttftFigure } from './figures/ttft.ts';
+import { ttftFigures } from './figures/ttft.ts';
 import { FIGURE_GROUPS, parseOptions, type Options } from './options.ts';
 import { formatProfiles, summarizeProfiles } from './profile.ts';
 import { comparisonTable, table, writeResults, type Results } from './report.ts';
@@ -90,7 +90,7 @@ async function measure(opts: Options, log: (msg: string) => void, parley: Parley
     const overhead = await attempt('overhead', () => overheadFigures(stack));
     const tokens: TokenRun[] | null = await attempt('tokens', () => tokenRuns(stack));
     const peer: PeerRun | null = await attempt('peer', () => peerRun(stack));
-    const ttft = await attempt('ttft', () => ttftFigure(stack));
+    const ttft = await attempt('ttft', () => ttftFigures(stack));
     const interrupt = await attempt('interrupt', () => interruptFigure(stack));
     const history = await attempt('history', () => historyFigures(stack));
     const throughput = await attempt('throughput', () => throughputFigure(stack));
@@ -100,7 +100,7 @@ async function measure(opts: Options, log: (msg: string) => void, parley: Parley
     const all: Array<Figure | null> = [
       ...(overhead?.filter((f) => f.name === 'step_overhead_ms') ?? []),
       ...(tokens ? tokenFigures(tokens, peerFig ? { median: peerFig.median } : null, Math.max(...opts.tokens.levels)) : []),
-      peerFig, ttft, interrupt, ...(history ?? []), throughput,
+      peerFig, ...(ttft ?? []), interrupt, ...(history ?? []), throughput,
       // Scaling rows last: the overhead at more chats (token latency per level is above).
       ...(overhead?.filter((f) => f.name !== 'step_overhead_ms') ?? []),
     ];

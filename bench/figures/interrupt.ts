@@ -26,7 +26,7 @@ export async function interruptFigure(stack: Stack): Promise<Figure> {
     const tSignal = nowMs();
     const [tClosed, ePartial, eEnded] = await within(Promise.all([fake.closed(k), partial, ended]), 30_000, 'interrupt to settle');
     if (chat!.stream.status !== 'waiting') throw new Error(`interrupted turn ended in ${chat!.stream.status}`);
-    await stack.workflowClosed(chat!.id);
+    await stack.settled(chat!.id);
     if (r < 0) continue;
     total.push(Math.max(tClosed, ePartial.at, eEnded.at) - t0);
     parts.signal.push(tSignal - t0);

@@ -44,10 +44,11 @@ export async function overheadFigures(stack: Stack): Promise<Figure[]> {
   const plainRuns: Array<Record<string, number>> = [];
 
   async function temporalTurn(chat: BenchChat): Promise<number> {
+    const after = explain ? await stack.lastEventId(chat.id) : 0;
     const ms = await timed(chat, async () => { await submit(chat, temporalWorkflows); });
-    // The next turn must start a new busy period, not join this one while it completes.
-    await stack.workflowClosed(chat.id);
-    if (explain) temporalRuns.push(await runTiming(stack.temporal, chat.id));
+    // The plain loop's turn that follows must not overlap the workflow task that ends this one.
+    await stack.settled(chat.id);
+    if (explain) temporalRuns.push(await runTiming(stack.temporal, chat.id, after));
     return ms;
   }
   const plainTurn = (chat: BenchChat) => timed(chat, async () => {

@@ -47,7 +47,7 @@ async function streamOnce(stack: Stack, chats: BenchChat[], into: number[], firs
       if (r.status !== 'waiting') throw new Error(`streaming turn of chat ${chat.id} ended in ${r.status}`);
       firstToken.push((firstAt.get(chat) ?? Number.NaN) - r.t0);
     }));
-    await Promise.all(chats.map((c) => stack.workflowClosed(c.id)));
+    await Promise.all(chats.map((c) => stack.settled(c.id)));
   } finally {
     for (const chat of chats) chat.stream.tap = null;
   }
