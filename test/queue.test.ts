@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { chatWorkflowId } from '../src/workflows/types.ts';
-import { reply, text } from './support/fake-providers.ts';
+import { httpError, reply, text } from './support/fake-providers.ts';
+import { recordHistory } from './support/histories.ts';
 import { startStack, type Stack } from './support/stack.ts';
 
 let stack: Stack;
@@ -72,4 +73,22 @@ test('a message that arrives while the workflow is finishing is not lost', async
   expect(await userTexts(created.id)).toEqual(['early message', 'late message']);
   const { rows } = await stack.services.pool.query('SELECT count(*)::int AS n FROM queued_messages WHERE chat_id = $1', [created.id]);
   expect(rows[0].n).toBe(0);
+});
+
+test('a message sent while the first turn\'s title is still being generated is answered in the same run', async () => {
+  const { modelId } = await stack.setupModel('openai');
+  // Three retryable failures keep the title activity busy for ~3 s after the turn ends.
+  stack.fake.enqueueCompletion('openai', httpError(503), httpError(503), httpError(503));
+  stack.fake.setDefault((body: any) => text(`re: ${body.messages.at(-1).content}`), 'openai');
+  const chat = (await stack.http('POST', '/api/v1/chats', { content: 'first', modelId })).body.chat;
+  await stack.waitForStatus(chat.id, 'waiting', 30_000);
+  const run = (await stack.temporal.workflow.getHandle(chatWorkflowId(chat.id)).describe()).runId;
+  expect((await stack.http('POST', `/api/v1/chats/${chat.id}/messages`, { content: 'second' })).status).toBe(202);
+  await stack.waitForWorkflowClosed(chat.id, 30_000);
+  expect(await userTexts(chat.id)).toEqual(['first', 'second']);
+  const msgs = (await stack.http('GET', `/api/v1/chats/${chat.id}/messages`)).body.messages;
+  expect(msgs.filter((m: any) => m.role === 'assistant').map((m: any) => m.parts[0].text)).toEqual(['re: first', 're: second']);
+  expect((await stack.temporal.workflow.getHandle(chatWorkflowId(chat.id)).describe()).runId).toBe(run);
+  await recordHistory(stack, chat.id, 'wake-during-title');
+  stack.fake.reset();
 });

@@ -178,15 +178,15 @@ export async function chatWorkflow(input: ChatWorkflowInput): Promise<void> {
   await condition(allHandlersFinished);
 
   /**
-   * The chat is idle: true when a wake came after `seen` (one that arrived while advanceChat looked,
-   * or one within the run's idle window). Waiting keeps the run, cached on its worker, for a
-   * follow-up; a run the server asks to continue as new completes instead (the next message starts
-   * a fresh one).
+   * The chat is idle: true when a wake came after `seen` (while advanceChat looked, within the run's
+   * idle window, or while a title still being generated kept the run open). Waiting keeps the run,
+   * cached on its worker, for a follow-up; a run the server asks to continue as new does not wait
+   * (the next message starts a fresh one).
    */
   async function wokeWhileIdle(idle: AdvanceChatResult, seen: number): Promise<boolean> {
     if (seen !== wakeSeq) return true;
-    if (!idle.idleMs || workflowInfo().continueAsNewSuggested) return false;
-    await condition(() => wakeSeq !== seen, idle.idleMs);
+    if (idle.idleMs && !workflowInfo().continueAsNewSuggested) await condition(() => wakeSeq !== seen, idle.idleMs);
+    await Promise.all(background);
     return wakeSeq !== seen;
   }
 
