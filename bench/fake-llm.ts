@@ -48,6 +48,15 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
     return;
   }
   const body = JSON.parse(raw) as RequestBody;
+  if (body.stream !== true) {
+    // Titles (the first turn of a chat without one) and summaries: one short answer.
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({
+      id: `chatcmpl-bench${nextId++}`, object: 'chat.completion', created: Math.floor(Date.now() / 1000), model: body.model ?? 'bench',
+      choices: [{ index: 0, message: { role: 'assistant', content: 'Bench chat', refusal: null }, logprobs: null, finish_reason: 'stop' }],
+      usage: { prompt_tokens: 10, completion_tokens: 2, total_tokens: 12 },
+    }));
+    return;
+  }
   const { d, stepsDone } = planOf(body);
   const id = `chatcmpl-bench${nextId++}`;
   const base = { id, object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model: body.model ?? 'bench', system_fingerprint: 'fp_bench' };
