@@ -10,6 +10,9 @@
 //   memory-log=FILE     every second, append this process's memoryUsage() and each workflow thread's
 //                       V8 heap statistics to FILE (JSON lines): where the worker's RSS goes
 //   semi-space=MB       node --max-semi-space-size (V8's young generation; applied by bench/stack.ts)
+//   optimize-for-size   node --optimize-for-size (V8 favours memory over speed; applied by bench/stack.ts)
+//   heap-growing=N      node --heap-growing-percent=N (old generation grows to (1 + N/100) × live before a
+//                       major GC; V8 picks 1.1–4× itself by default; applied by bench/stack.ts)
 //   malloc-arenas=N     MALLOC_ARENA_MAX for glibc malloc (applied by bench/stack.ts)
 import fs from 'node:fs';
 import type { Worker as WorkerThread } from 'node:worker_threads';

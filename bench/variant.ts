@@ -1,7 +1,7 @@
 /** `--worker-variant=prebundled,threads=2`: the proposed changes bench/variant-worker.ts applies. */
 export type Variant = Map<string, string>;
 
-export const VARIANT_KEYS = ['prebundled', 'threads', 'activity-slots', 'wft-slots', 'memory-log', 'semi-space', 'malloc-arenas'] as const;
+export const VARIANT_KEYS = ['prebundled', 'threads', 'activity-slots', 'wft-slots', 'memory-log', 'semi-space', 'malloc-arenas', 'optimize-for-size', 'heap-growing'] as const;
 
 export function parseVariant(spec: string): Variant {
   return new Map(spec.split(',').filter(Boolean).map((part) => {
@@ -20,7 +20,11 @@ export function variantProcess(variant: Variant): { nodeFlags: string[]; env: Re
     return value;
   };
   return {
-    nodeFlags: variant.has('semi-space') ? [`--max-semi-space-size=${positive('semi-space')}`] : [],
+    nodeFlags: [
+      ...(variant.has('semi-space') ? [`--max-semi-space-size=${positive('semi-space')}`] : []),
+      ...(variant.has('optimize-for-size') ? ['--optimize-for-size'] : []),
+      ...(variant.has('heap-growing') ? [`--heap-growing-percent=${positive('heap-growing')}`] : []),
+    ],
     env: variant.has('malloc-arenas') ? { MALLOC_ARENA_MAX: String(positive('malloc-arenas')) } : {},
   };
 }
