@@ -235,7 +235,7 @@ export async function startStack(opts: Options, log: (msg: string) => void, parl
           const s = await handle.query<ChatWorkflowState>('state').catch(() => null);
           if (s && (s.status === 'waiting' || s.status === 'error') && s.queueLength === 0) return;
           if (Date.now() > deadline) throw new Error(`chat ${chatId}: run still busy after 60 s (${JSON.stringify(s)})`);
-          await new Promise((r) => setTimeout(r, 5));
+          await new Promise((r) => setTimeout(r, 20));
         }
       },
       async workflowClosed(chatId) {
