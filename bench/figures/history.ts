@@ -9,16 +9,16 @@ import type { BenchChat, Stack } from '../stack.ts';
 
 async function historyOfTurn(stack: Stack, chat: BenchChat, steps: number, size: number): Promise<{ bytes: number; events: number }> {
   const handle = stack.temporal.workflow.getHandle(chatWorkflowId(chat.id));
-  const size0 = async () => {
+  const current = async () => {
     const d = await handle.describe();
     return { runId: d.runId, bytes: Number(d.raw.workflowExecutionInfo?.historySizeBytes ?? Number.NaN), events: d.historyLength };
   };
   await stack.settled(chat.id);
-  const before = await size0();
+  const before = await current();
   const r = await stack.turn(chat, { tools: steps - 1, tokens: size > 4096 ? 25 : 1, size });
   if (r.status !== 'waiting') throw new Error(`history turn ended in ${r.status}`);
   await stack.settled(chat.id);
-  const after = await size0();
+  const after = await current();
   // A closed run's successor starts from nothing.
   return after.runId === before.runId
     ? { bytes: after.bytes - before.bytes, events: after.events - before.events }
