@@ -11,7 +11,7 @@ import { createSecretBox } from './crypto/secrets.ts';
 import { migrate } from './db/migrate.ts';
 import { createPool, type Pool } from './db/pool.ts';
 import { ensureAdmin } from './db/users.ts';
-import { getProviderConnection, syncEnvProviders } from './db/providers.ts';
+import { providerConnection, syncEnvProviders, type ProviderAccount } from './db/providers.ts';
 import { createPgEventHub } from './events/pg-event-hub.ts';
 import { createPgEventLog } from './events/pg-event-log.ts';
 import type { EventLog } from './events/types.ts';
@@ -48,10 +48,10 @@ export function openServices(config: Config & { databaseUrl: string }): Services
 export function providerResolver(services: Services) {
   const secrets = createSecretBox(services.config.secretKey);
   const adapters = new Map<string, LlmProvider>();
-  return async (providerId: string): Promise<{ provider: LlmProvider; name: string }> => {
+  return (account: ProviderAccount): { provider: LlmProvider; name: string } => {
     let conn;
     try {
-      conn = await getProviderConnection(services.pool, services.config, secrets, providerId);
+      conn = providerConnection(account, services.config, secrets);
     } catch (err) {
       if (!(err instanceof HttpError)) throw err;
       throw ApplicationFailure.create({

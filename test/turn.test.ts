@@ -120,3 +120,19 @@ test('NUL characters from users and tools are stored (as U+FFFD) instead of fail
   expect(msgs[0].parts[0].text).toBe('nul \uFFFD here');
   expect(JSON.stringify(msgs[2].parts[0].result)).toContain('a\uFFFDb');
 });
+
+test('a provider changed between turns is used from the next step on, without a worker restart', async () => {
+  // The step reads the provider with the model (one query), so an edit needs no cache invalidation.
+  const { modelId, providerId } = await stack.setupModel('openai');
+  const { fake } = stack;
+  fake.reset();
+  const chat = (await stack.http('POST', '/api/v1/chats', { content: 'first', modelId, title: 'p' })).body.chat;
+  await stack.waitForStatus(chat.id, 'waiting');
+  expect(fake.requestHeaders('openai').at(-1)?.authorization).toBe('Bearer sk-test');
+
+  const patched = await stack.http('PATCH', `/api/v1/providers/${providerId}`, { apiKey: 'sk-rotated' });
+  expect(patched.status).toBe(200);
+  expect((await stack.http('POST', `/api/v1/chats/${chat.id}/messages`, { content: 'second' })).status).toBe(202);
+  await stack.waitForStatus(chat.id, 'waiting');
+  expect(fake.requestHeaders('openai').map((h) => h.authorization)).toEqual(['Bearer sk-test', 'Bearer sk-rotated']);
+});

@@ -62,7 +62,7 @@ export function createCompactionActivity(deps: LlmDeps) {
     const chatModel = await loadChatModel(deps.pool, input.chatId);
     const model = chatModel?.summaryModelId ? (await loadModel(deps.pool, chatModel.summaryModelId)) ?? chatModel : chatModel;
     if (!model) return fail({ kind: 'compaction_failed', retryable: false, message: 'Summarizing failed: the chat has no model.' });
-    const { provider, name } = await deps.providerFor(model.providerId);
+    const { provider, name } = deps.providerFor(model.provider);
     // ~3 characters per token, leaving room for the instructions and the summary itself.
     const budgetChars = Math.max(8_000, Math.floor((model.contextLimit - SUMMARY_MAX_TOKENS) * 0.6 * 3));
     const transcript = renderTranscript(await loadPromptMessages(deps.pool, input.chatId), budgetChars);

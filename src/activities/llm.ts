@@ -3,6 +3,7 @@ import type { Config } from '../config.ts';
 import { costMicros, loadChatModel } from '../db/chat-model.ts';
 import { findCompletedStep, loadPromptMessages, saveStepMessage, stepMessageId } from '../db/turns.ts';
 import type { Pool } from '../db/pool.ts';
+import type { ProviderAccount } from '../db/providers.ts';
 import { createPartPublisher } from '../events/part-publisher.ts';
 import type { EventLog, PartPublisher } from '../events/types.ts';
 import { classifyProviderError } from '../providers/errors.ts';
@@ -20,7 +21,8 @@ export interface LlmDeps {
   pool: Pool;
   events: EventLog;
   interrupts: InterruptRegistry;
-  providerFor(providerId: string): Promise<{ provider: LlmProvider; name: string }>;
+  /** The adapter for a provider account (read with the model): no I/O, the key is decrypted here. */
+  providerFor(account: ProviderAccount): { provider: LlmProvider; name: string };
 }
 
 /** Accumulates normalised stream events into message parts, publishing each delta as it comes. */
@@ -130,7 +132,7 @@ export function createLlmActivity(deps: LlmDeps) {
     if (!model) {
       throw toApplicationFailure({ kind: 'model_not_found', retryable: false, message: 'The chat has no model and no default model is configured.' });
     }
-    const { provider, name: providerName } = await deps.providerFor(model.providerId);
+    const { provider, name: providerName } = deps.providerFor(model.provider);
     const messages = buildPrompt(transcript);
 
     const interrupt = deps.interrupts.register(ref.chatId, ref.turn);

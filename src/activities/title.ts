@@ -39,7 +39,7 @@ export function createTitleActivity(deps: LlmDeps) {
     const chatModel = await loadChatModel(deps.pool, chatId);
     const model = chatModel?.titleModelId ? (await loadModel(deps.pool, chatModel.titleModelId)) ?? chatModel : chatModel;
     if (!model) return;
-    const { provider, name } = await deps.providerFor(model.providerId);
+    const { provider, name } = deps.providerFor(model.provider);
     let text: string;
     try {
       ({ text } = await provider.complete({

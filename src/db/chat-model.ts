@@ -1,12 +1,15 @@
-import type { Usage } from '../shared/types.ts';
+import type { ProviderType, Usage } from '../shared/types.ts';
 import type { Pool } from './pool.ts';
+import type { ProviderAccount } from './providers.ts';
+import type { ProviderSource } from './rows.ts';
 
 export interface Pricing { inputPerMTok: number; outputPerMTok: number; cacheReadPerMTok?: number; cacheWritePerMTok?: number }
 
 /** A configured model with what an activity needs to call it. */
 export interface ChatModel {
   modelId: string;
-  providerId: string;
+  /** Read with the model so a step needs no round trip of its own for it (every step reads it afresh). */
+  provider: ProviderAccount;
   model: string;
   contextLimit: number;
   maxOutputTokens: number | null;
@@ -18,18 +21,26 @@ export interface ChatModel {
   titleModelId: string | null;
 }
 
-const SELECT = `SELECT m.id, m.provider_id, m.model, m.context_limit, m.max_output_tokens, m.options, m.pricing FROM models m`;
+const SELECT = `SELECT m.id, m.model, m.context_limit, m.max_output_tokens, m.options, m.pricing,
+    p.name AS provider_name, p.type AS provider_type, p.base_url AS provider_base_url, p.api_key_enc AS provider_api_key_enc,
+    p.source AS provider_source
+  FROM models m JOIN providers p ON p.id = m.provider_id`;
 
 interface ModelRow {
-  id: string; provider_id: string; model: string; context_limit: number; max_output_tokens: number | null;
+  id: string; model: string; context_limit: number; max_output_tokens: number | null;
   options: Record<string, unknown> | null; pricing: Pricing | null;
+  provider_name: string; provider_type: ProviderType; provider_base_url: string | null; provider_api_key_enc: string | null;
+  provider_source: ProviderSource;
 }
 
 function toChatModel(r: ModelRow): ChatModel {
   // summaryModelId/titleModelId live in the model's free-form options but are Parley's, not the provider's.
   const { summaryModelId, titleModelId, ...options } = r.options ?? {};
   return {
-    modelId: r.id, providerId: r.provider_id, model: r.model, contextLimit: r.context_limit,
+    modelId: r.id, model: r.model, contextLimit: r.context_limit,
+    provider: {
+      name: r.provider_name, type: r.provider_type, baseUrl: r.provider_base_url, apiKeyEnc: r.provider_api_key_enc, source: r.provider_source,
+    },
     maxOutputTokens: r.max_output_tokens, options, pricing: r.pricing,
     summaryModelId: typeof summaryModelId === 'string' ? summaryModelId : null,
     titleModelId: typeof titleModelId === 'string' ? titleModelId : null,

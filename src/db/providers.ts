@@ -158,7 +158,27 @@ export async function syncEnvProviders(pool: Pool, config: EnvKeys): Promise<voi
   }
 }
 
+/** What a connection is made from; chat-model.ts reads it with the model, in the same query. */
+export interface ProviderAccount {
+  name: string; type: ProviderType; baseUrl: string | null; apiKeyEnc: string | null; source: ProviderSource;
+}
+
 /** Everything an LLM adapter needs to call the provider, with the API key decrypted. */
+export function providerConnection(p: ProviderAccount, config: EnvKeys, secrets: SecretBox): ProviderConnection {
+  let apiKey: string | null = null;
+  if (p.source === 'env') {
+    apiKey = envKeyOf(config, p.name) ?? null;
+  } else if (p.apiKeyEnc) {
+    try {
+      apiKey = secrets.decrypt(p.apiKeyEnc);
+    } catch (err) {
+      if (err instanceof SecretsError) throw new HttpError(500, 'secret_unavailable', `provider ${p.name}: ${err.message}`);
+      throw err;
+    }
+  }
+  return { type: p.type, name: p.name, baseUrl: p.baseUrl, apiKey };
+}
+
 export async function getProviderConnection(
   db: Queryable, config: EnvKeys, secrets: SecretBox, providerId: string,
 ): Promise<ProviderConnection> {
@@ -167,16 +187,5 @@ export async function getProviderConnection(
     : { rows: [] };
   const r = rows[0] as ProviderRow | undefined;
   if (!r) throw notFound(`provider ${providerId}`);
-  let apiKey: string | null = null;
-  if (r.source === 'env') {
-    apiKey = envKeyOf(config, r.name) ?? null;
-  } else if (r.api_key_enc) {
-    try {
-      apiKey = secrets.decrypt(r.api_key_enc);
-    } catch (err) {
-      if (err instanceof SecretsError) throw new HttpError(500, 'secret_unavailable', `provider ${r.name}: ${err.message}`);
-      throw err;
-    }
-  }
-  return { type: r.type, name: r.name, baseUrl: r.base_url, apiKey };
+  return providerConnection({ name: r.name, type: r.type, baseUrl: r.base_url, apiKeyEnc: r.api_key_enc, source: r.source }, config, secrets);
 }
