@@ -148,9 +148,12 @@ export async function advanceChat(
     if (status !== chat.status || lastError !== undefined) {
       out.push({ type: 'status', data: { status, lastError: lastError ?? null } });
     }
-    await tx.query(
+    // The queue length rides on this statement (a round trip fewer); it runs after the dequeue above,
+    // and the row lock keeps the API from queueing in between.
+    const updated = await tx.query(
       `UPDATE chats SET status = $2, turn = $3, active_run_id = $4, updated_at = now(),
-         title_auto = title_auto AND NOT $5 ${lastError !== undefined ? ', last_error = $6' : ''} WHERE id = $1`,
+         title_auto = title_auto AND NOT $5 ${lastError !== undefined ? ', last_error = $6' : ''} WHERE id = $1
+       RETURNING (SELECT count(*) FROM queued_messages WHERE chat_id = $1) AS queued`,
       [input.chatId, status, turn, began ? runId : null, generateTitle,
         ...(lastError !== undefined ? [lastError ? JSON.stringify(lastError) : null] : [])],
     );
@@ -158,7 +161,7 @@ export async function advanceChat(
     return {
       turn: began === 'turn' ? turn : null,
       status,
-      queueLength: await queueLength(),
+      queueLength: Number(updated.rows[0].queued),
       settings,
       generateTitle,
       compact: began === 'compact' ? await compactAt(turn) : null,
@@ -198,15 +201,16 @@ export async function saveStepMessage(
 ): Promise<Message> {
   return withTransaction(pool, async (tx) => {
     const id = stepMessageId(m.chatId, m.turn, m.step, 0);
+    // One statement (a round trip fewer): the chat's context size is updated alongside.
     const { rows } = await tx.query(
-      `INSERT INTO messages (id, chat_id, turn, step, idx, role, parts, model_id, model, usage, cost_micros, finish_reason)
+      `WITH chat AS (UPDATE chats SET context_tokens = $11, updated_at = now() WHERE id = $2)
+       INSERT INTO messages (id, chat_id, turn, step, idx, role, parts, model_id, model, usage, cost_micros, finish_reason)
        VALUES ($1, $2, $3, $4, 0, 'assistant', $5, $6, $7, $8, $9, $10)
        ON CONFLICT (chat_id, turn, step, idx) DO UPDATE SET parts = EXCLUDED.parts, usage = EXCLUDED.usage,
          cost_micros = EXCLUDED.cost_micros, finish_reason = EXCLUDED.finish_reason, model = EXCLUDED.model
        RETURNING ${MESSAGE_COLUMNS}`,
-      [id, m.chatId, m.turn, m.step, toJsonb(m.parts), m.modelId, m.model, JSON.stringify(m.usage), m.costMicros, m.finishReason],
+      [id, m.chatId, m.turn, m.step, toJsonb(m.parts), m.modelId, m.model, JSON.stringify(m.usage), m.costMicros, m.finishReason, m.contextTokens],
     );
-    await tx.query('UPDATE chats SET context_tokens = $2, updated_at = now() WHERE id = $1', [m.chatId, m.contextTokens]);
     const message = toMessage(rows[0]);
     await events.append(m.chatId, [{ type: 'message', data: message }], tx);
     await events.pruneParts(m.chatId, id, tx);
