@@ -5,7 +5,7 @@
 //   prebundled          load a workflow bundle the bench built (PARLEY_WORKFLOW_BUNDLE, as the Docker
 //                       image does) instead of running webpack in a child process at start
 //   threads=N           workflowThreadPoolSize (SDK default 1 with reuseV8Context)
-//   activity-slots=N    maxConcurrentActivityTaskExecutions (SDK default 100)
+//   activity-slots=N    maxConcurrentActivityTaskExecutions (default: PARLEY_WORKER_MAX_ACTIVITIES, as `parley worker`)
 //   wft-slots=N         maxConcurrentWorkflowTaskExecutions (SDK default 40)
 //   memory-log=FILE     every second, append this process's memoryUsage() and each workflow thread's
 //                       V8 heap statistics to FILE (JSON lines): where the worker's RSS goes
@@ -64,7 +64,7 @@ async function main(): Promise<void> {
     activities,
     shutdownGraceTime: config.shutdownGraceMs,
     ...(int('threads') ? { workflowThreadPoolSize: int('threads')!.value } : {}),
-    ...(int('activity-slots') ? { maxConcurrentActivityTaskExecutions: int('activity-slots')!.value } : {}),
+    maxConcurrentActivityTaskExecutions: int('activity-slots')?.value ?? config.workerMaxActivities,
     ...(int('wft-slots') ? { maxConcurrentWorkflowTaskExecutions: int('wft-slots')!.value } : {}),
   };
   const worker = await Worker.create(options);

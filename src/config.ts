@@ -29,6 +29,12 @@ export interface Config {
    * of a new run.
    */
   runIdleMs: number;
+  /**
+   * Activities (LLM steps, `execute` tool runs, summaries, titles) one worker runs at once. An LLM step
+   * holds its slot while it streams, so this is about how many chats one worker serves at a time; the
+   * others wait in Temporal's task queue until a step ends.
+   */
+  workerMaxActivities: number;
   /** Bounds all retries of one LLM step (Temporal schedule-to-close). */
   llmStepTimeoutMs: number;
   eventCoalesceMs: number;
@@ -114,6 +120,7 @@ export function loadConfig(env: Env = process.env): Config {
     workflowBundlePath: workflowBundle && path.resolve(workflowBundle),
     maxSteps: int('PARLEY_MAX_STEPS', 100, 1, 10_000),
     runIdleMs: int('PARLEY_RUN_IDLE_MS', 60_000, 0, 3_600_000),
+    workerMaxActivities: int('PARLEY_WORKER_MAX_ACTIVITIES', 500, 1, 100_000),
     llmStepTimeoutMs: int('PARLEY_LLM_STEP_TIMEOUT_MS', 10 * 60_000, 1_000, 24 * 3_600_000),
     eventCoalesceMs: int('PARLEY_EVENT_COALESCE_MS', 20, 0, 1_000),
     shutdownGraceMs: int('PARLEY_SHUTDOWN_GRACE_MS', 3_000, 0, 3_600_000),

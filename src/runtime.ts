@@ -111,6 +111,7 @@ export async function startWorker(
     connection,
     namespace: config.temporalNamespace,
     taskQueue: config.taskQueue,
+    maxActivities: config.workerMaxActivities,
     deps: { config, pool: services.pool, events: services.events, interrupts, providerFor: providerResolver(services) },
     shutdownGraceMs: config.shutdownGraceMs,
     ...(config.workflowBundlePath ? { workflowBundle: { codePath: config.workflowBundlePath } } : {}),

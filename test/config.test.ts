@@ -15,6 +15,7 @@ describe('configuration from the environment', () => {
     expect(c.dataDir).toBe(path.resolve('.parley'));
     expect(c.workspacesDir).toBe(path.resolve('.parley/workspaces'));
     expect(c.runIdleMs).toBe(60_000);
+    expect(c.workerMaxActivities).toBe(500);
   });
 
   test('values are read and trimmed', () => {
@@ -33,7 +34,7 @@ describe('configuration from the environment', () => {
     try {
       loadConfig({
         DATABASE_URL: 'mysql://x', TEMPORAL_ADDRESS: 'http://temporal', PORT: 'eighty', PARLEY_SECRET_KEY: 'short',
-        PARLEY_ADMIN_TOKEN: 'tiny', PARLEY_MAX_STEPS: '0', PARLEY_RUN_IDLE_MS: '-1', LOG_LEVEL: 'loud',
+        PARLEY_ADMIN_TOKEN: 'tiny', PARLEY_MAX_STEPS: '0', PARLEY_RUN_IDLE_MS: '-1', PARLEY_WORKER_MAX_ACTIVITIES: '0', LOG_LEVEL: 'loud',
         PARLEY_EXECUTE_TIMEOUT_MS: '5000', PARLEY_EXECUTE_MAX_TIMEOUT_MS: '1000',
       });
     } catch (e) {
@@ -49,6 +50,7 @@ describe('configuration from the environment', () => {
       expect.stringMatching(/^PORT="eighty" must be an integer between 0 and 65535/),
       expect.stringMatching(/^PARLEY_MAX_STEPS="0" must be an integer between 1 and/),
       expect.stringMatching(/^PARLEY_RUN_IDLE_MS="-1" must be an integer between 0 and 3600000/),
+      expect.stringMatching(/^PARLEY_WORKER_MAX_ACTIVITIES="0" must be an integer between 1 and/),
       expect.stringMatching(/^LOG_LEVEL="loud" must be one of/),
       expect.stringMatching(/^PARLEY_EXECUTE_TIMEOUT_MS must not exceed/),
     ]);

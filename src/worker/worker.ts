@@ -3,11 +3,12 @@ import { Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities/index.ts';
 import { bundleWorkflowsInChild } from './bundle-workflows.ts';
 
-
 export interface ParleyWorkerOptions {
   connection: NativeConnection;
   namespace: string;
   taskQueue: string;
+  /** Activity slots: the SDK's default of 100 would make the 101st streaming chat wait for another's reply. */
+  maxActivities: number;
   deps: ActivityDeps;
   /** Unset: bundled at start, in a child process. */
   workflowBundle?: WorkflowBundleOption;
@@ -25,5 +26,6 @@ export async function createParleyWorker(opts: ParleyWorkerOptions): Promise<Wor
     workflowBundle: opts.workflowBundle ?? (await bundleWorkflowsInChild()),
     activities: (opts.wrapActivities ?? ((a) => a))(createActivities(opts.deps)),
     shutdownGraceTime: opts.shutdownGraceMs,
+    maxConcurrentActivityTaskExecutions: opts.maxActivities,
   });
 }
