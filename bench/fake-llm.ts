@@ -4,6 +4,8 @@
 //
 // IPC: parent → {type:'ping', id}            child → {type:'pong', id, now}   (clock calibration)
 //      child  → {type:'ready', port}          child → {type:'close', k, t}    (client closed early)
+//      parent → {type:'peak', id}             child → {type:'peak', id, peak} (most replies streaming at once
+//                                                                               since the last ask)
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { nowMs, sleep } from './clock.ts';
@@ -38,6 +40,8 @@ function filler(size: number, ch: string): string[] {
 }
 
 let nextId = 0;
+let streaming = 0;
+let peakStreaming = 0;
 
 async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
   let raw = '';
@@ -65,7 +69,9 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
     ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...(includeUsage ? { usage: null } : {}),
   });
   let finished = false;
+  peakStreaming = Math.max(peakStreaming, ++streaming);
   res.on('close', () => {
+    streaming--;
     if (!finished && d.k) process.send?.({ type: 'close', k: d.k, t: nowMs() });
   });
   const closed = () => res.destroyed || res.writableEnded;
@@ -124,5 +130,9 @@ server.listen(0, '127.0.0.1', () => {
 });
 process.on('message', (msg: { type?: string; id?: number }) => {
   if (msg?.type === 'ping') process.send?.({ type: 'pong', id: msg.id, now: nowMs() });
+  if (msg?.type === 'peak') {
+    process.send?.({ type: 'peak', id: msg.id, peak: peakStreaming });
+    peakStreaming = streaming;
+  }
 });
 process.on('disconnect', () => process.exit(0));

@@ -16,6 +16,8 @@ export interface FakeLlm {
   calibrationRttMs: number;
   /** Resolves with the (our clock) time the fake saw the client close the reply of run `k`. */
   closed(k: string): Promise<number>;
+  /** The most replies the fake streamed at once since the last call: shows a level's chats really streamed together. */
+  peakStreams(): Promise<number>;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -25,11 +27,14 @@ export async function startFakeLlm(): Promise<FakeLlm> {
   const closes = new Map<string, number>();
   const closeWaiters = new Map<string, (t: number) => void>();
   const pongs = new Map<number, (now: number) => void>();
+  const peaks = new Map<number, (peak: number) => void>();
+  let nextPeakId = 0;
   let offsetMs = 0;
   const port = await new Promise<number>((resolve, reject) => {
-    proc.on('message', (msg: { type: string; port?: number; k?: string; t?: number; id?: number; now?: number }) => {
+    proc.on('message', (msg: { type: string; port?: number; k?: string; t?: number; id?: number; now?: number; peak?: number }) => {
       if (msg.type === 'ready') resolve(msg.port!);
       else if (msg.type === 'pong') pongs.get(msg.id!)?.(msg.now!);
+      else if (msg.type === 'peak') { peaks.get(msg.id!)?.(msg.peak!); peaks.delete(msg.id!); }
       else if (msg.type === 'close') {
         const t = msg.t! - offsetMs;
         closes.set(msg.k!, t);
@@ -55,6 +60,10 @@ export async function startFakeLlm(): Promise<FakeLlm> {
     baseUrl: `http://127.0.0.1:${port}/v1`,
     offsetMs,
     calibrationRttMs: best.rtt,
+    peakStreams() {
+      const id = nextPeakId++;
+      return new Promise((resolve) => { peaks.set(id, resolve); proc.send({ type: 'peak', id }); });
+    },
     closed(k) {
       const t = closes.get(k);
       if (t !== undefined) return Promise.resolve(t);

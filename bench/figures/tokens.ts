@@ -18,6 +18,8 @@ export interface TokenRun {
   firstToken: number[];
   expected: number;
   received: number;
+  /** Most replies the provider streamed at once: the level's chats really streamed together only if this is close to `chats`. */
+  peakStreams: number;
   cpu: Record<string, number>;
   rss?: Record<string, number[]>;
 }
@@ -70,13 +72,15 @@ export async function tokenRuns(stack: Stack): Promise<TokenRun[]> {
     const rss = level === top ? sampleRss({ worker: stack.workerProc.pid, api: stack.apiProc.pid }) : null;
     const cpu0 = cpuByRole();
     const t0 = nowMs();
+    await stack.fake.peakStreams();
     for (let r = 0; r < opts.tokens.runs(level); r++) received += await streamOnce(stack, chats, latencies, firstToken);
+    const peakStreams = await stack.fake.peakStreams();
     const cpu = cpuPercent(cpu0, cpuByRole(), (nowMs() - t0) / 1000);
     const expected = chats.length * opts.tokens.perReply * opts.tokens.runs(level);
     const s = summarize(latencies);
     stack.log(`  c${level}: p50 ${s.median.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms (${received}/${expected} tokens), `
-      + `first token p50 ${median(firstToken).toFixed(0)} ms; cpu% ${JSON.stringify(cpu)}`);
-    runs.push({ level, chats: chats.length, latencies, firstToken, expected, received, cpu, ...(rss ? { rss: rss.stop() } : {}) });
+      + `first token p50 ${median(firstToken).toFixed(0)} ms, peak ${peakStreams} provider streams at once; cpu% ${JSON.stringify(cpu)}`);
+    runs.push({ level, chats: chats.length, latencies, firstToken, expected, received, peakStreams, cpu, ...(rss ? { rss: rss.stop() } : {}) });
   }
   return runs;
 }
@@ -94,7 +98,7 @@ export function tokenFigures(runs: TokenRun[], peer: { median: number } | null, 
       check: (s) => s.median <= 30 && s.p99 <= 100,
       ...(peer && run.level === 50 ? { peer: { name: 'Temporal Workflow Streams', median: peer.median } } : {}),
       detail: {
-        tokens_received: run.received, tokens_expected: run.expected,
+        tokens_received: run.received, tokens_expected: run.expected, provider_streams_peak: run.peakStreams,
         post_to_first_token_ms: brief(run.firstToken), cpu_percent_by_process: run.cpu,
       },
     }));
