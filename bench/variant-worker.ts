@@ -14,7 +14,11 @@
 //   heap-growing=N      node --heap-growing-percent=N (old generation grows to (1 + N/100) × live before a
 //                       major GC; V8 picks 1.1–4× itself by default; applied by bench/stack.ts)
 //   malloc-arenas=N     MALLOC_ARENA_MAX for glibc malloc (applied by bench/stack.ts)
+//   alloc-profile=FILE  sample the main thread's allocations (V8's sampling heap profiler, objects already
+//                       collected included), written to FILE as a .heapprofile at shutdown: what
+//                       the activities allocate, not what stays live
 import fs from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import type { Worker as WorkerThread } from 'node:worker_threads';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../src/activities/index.ts';
@@ -37,6 +41,20 @@ function logMemory(worker: Worker, file: string): void {
       t: Date.now(), rss: mb(m.rss), heapTotal: mb(m.heapTotal), heapUsed: mb(m.heapUsed), external: mb(m.external), arrayBuffers: mb(m.arrayBuffers), workflowThreads: heaps,
     })}\n`);
   }, 1_000).unref();
+}
+
+async function startAllocationProfile(): Promise<() => Promise<object>> {
+  const session = new Session();
+  session.connect();
+  await session.post('HeapProfiler.enable');
+  await session.post('HeapProfiler.startSampling', {
+    samplingInterval: 64 * 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true,
+  });
+  return async () => {
+    const { profile } = await session.post('HeapProfiler.stopSampling');
+    session.disconnect();
+    return profile;
+  };
 }
 
 async function main(): Promise<void> {
@@ -69,11 +87,13 @@ async function main(): Promise<void> {
   };
   const worker = await Worker.create(options);
   if (variant.get('memory-log')) logMemory(worker, variant.get('memory-log')!);
+  const stopAllocationProfile = variant.get('alloc-profile') ? await startAllocationProfile() : null;
   const stop = () => worker.shutdown();
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   console.log(`Parley worker polling (variant ${[...variant].map(([k, v]) => (v ? `${k}=${v}` : k)).join(',')})`);
   await worker.run();
+  if (stopAllocationProfile) fs.writeFileSync(variant.get('alloc-profile')!, JSON.stringify(await stopAllocationProfile()));
   await interrupts.stop();
   await services.close();
   process.exit(0);

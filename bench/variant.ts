@@ -1,7 +1,7 @@
 /** `--worker-variant=prebundled,threads=2`: the proposed changes bench/variant-worker.ts applies. */
 export type Variant = Map<string, string>;
 
-export const VARIANT_KEYS = ['prebundled', 'threads', 'activity-slots', 'wft-slots', 'memory-log', 'semi-space', 'malloc-arenas', 'optimize-for-size', 'heap-growing'] as const;
+export const VARIANT_KEYS = ['prebundled', 'threads', 'activity-slots', 'wft-slots', 'memory-log', 'semi-space', 'malloc-arenas', 'optimize-for-size', 'heap-growing', 'alloc-profile'] as const;
 
 export function parseVariant(spec: string): Variant {
   return new Map(spec.split(',').filter(Boolean).map((part) => {
