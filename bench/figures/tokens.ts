@@ -72,7 +72,7 @@ export async function tokenRuns(stack: Stack): Promise<TokenRun[]> {
     const rss = level === top ? sampleRss({ worker: stack.workerProc.pid, api: stack.apiProc.pid }) : null;
     const cpu0 = cpuByRole();
     const t0 = nowMs();
-    await stack.fake.peakStreams();
+    await stack.fake.peakStreams(); // starts the level's count afresh
     for (let r = 0; r < opts.tokens.runs(level); r++) received += await streamOnce(stack, chats, latencies, firstToken);
     const peakStreams = await stack.fake.peakStreams();
     const cpu = cpuPercent(cpu0, cpuByRole(), (nowMs() - t0) / 1000);
