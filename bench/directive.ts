@@ -15,7 +15,10 @@ export interface Directive {
   tools: number;
   /** Bytes of text in every message: the user message, each step's text and tool arguments, the answer. */
   size: number;
-  /** Stamp each delta with its send time (`<t:epoch-ms>`), the first also with the request time (`<r:...>`). */
+  /**
+   * Stamp each delta with its send time and the replies the fake was streaming at that moment
+   * (`<t:epoch-ms:open>`), the first also with the request time (`<r:...>`).
+   */
   stamp: boolean;
 }
 
@@ -42,16 +45,23 @@ export function parseDirective(text: string): Directive | null {
   }
 }
 
-const STAMP = /<t:(\d+(?:\.\d+)?)>/g;
+const STAMP = /<t:(\d+(?:\.\d+)?):(\d+)>/g;
 const REQUEST = /<r:(\d+(?:\.\d+)?)>/;
 
-export const stampText = (t: number): string => `<t:${t.toFixed(3)}>`;
+export const stampText = (t: number, open: number): string => `<t:${t.toFixed(3)}:${open}>`;
 export const requestStampText = (t: number): string => `<r:${t.toFixed(3)}>`;
 
-/** Send times stamped in `text` (works on raw JSON too: JSON.stringify leaves `<`, `:` and `>` alone). */
-export function stampsIn(text: string): number[] {
-  const out: number[] = [];
-  for (const m of text.matchAll(STAMP)) out.push(Number(m[1]));
+export interface Stamp {
+  /** When the fake sent the delta (its clock). */
+  t: number;
+  /** Replies the fake was streaming at that moment, this one included. */
+  open: number;
+}
+
+/** The stamps in `text` (works on raw JSON too: JSON.stringify leaves `<`, `:` and `>` alone). */
+export function stampsIn(text: string): Stamp[] {
+  const out: Stamp[] = [];
+  for (const m of text.matchAll(STAMP)) out.push({ t: Number(m[1]), open: Number(m[2]) });
   return out;
 }
 

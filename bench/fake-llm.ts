@@ -103,7 +103,7 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
       if (wait > 0) await sleep(wait);
       if (closed()) return;
       const t = nowMs();
-      const stamp = d.stamp ? `${i === 0 ? requestStampText(received) : ''}${stampText(t)}` : '';
+      const stamp = d.stamp ? `${i === 0 ? requestStampText(received) : ''}${stampText(t, streaming)}` : '';
       send(chunk({ content: `${stamp}${pad || (d.stamp ? '' : '.')}` }));
       outputTokens++;
     }

@@ -43,7 +43,7 @@ async function measure(stack: Stack, chat: BenchChat, s: Samples, keep: boolean)
   if (!keep) return;
   const { fake } = stack;
   const received = requestStampIn(e.data)! - fake.offsetMs;
-  const sent = stampsIn(e.data)[0]! - fake.offsetMs;
+  const sent = stampsIn(e.data)[0]!.t - fake.offsetMs;
   const providerTtft = sent - received;
   s.added.push(e.at - t0 - providerTtft);
   s.post.push(tPosted - t0);
