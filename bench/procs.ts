@@ -99,7 +99,7 @@ function processTree(root: number): Array<{ pid: number; cmd: string; cpuSec: nu
   return out;
 }
 
-export type Role = 'bench' | 'api' | 'worker' | 'peer-worker' | 'fake-llm' | 'postgres' | 'temporal' | 'other' | 'foreign';
+export type Role = 'bench' | 'api' | 'worker' | 'peer-worker' | 'floor-worker' | 'fake-llm' | 'postgres' | 'temporal' | 'other' | 'foreign';
 
 /** Which part of Parley a process of the bench tree is, from its command line. */
 export function roleOf(cmd: string, benchPid: number, pid: number): Role {
@@ -107,6 +107,7 @@ export function roleOf(cmd: string, benchPid: number, pid: number): Role {
   if (/src\/cli\.ts api$/.test(cmd.trim())) return 'api';
   if (/src\/cli\.ts worker$/.test(cmd.trim()) || /bench\/variant-worker\.ts$/.test(cmd.trim())) return 'worker';
   if (/bench\/peer\/worker\.ts/.test(cmd)) return 'peer-worker';
+  if (/bench\/floor\/worker\.ts/.test(cmd)) return 'floor-worker';
   if (/bench\/fake-llm\.ts/.test(cmd)) return 'fake-llm';
   if (/postgres/.test(cmd)) return 'postgres';
   if (/temporal/.test(cmd)) return 'temporal';
@@ -125,7 +126,7 @@ function machineBusySec(): number {
  * machine (other people's work on a shared box skews the figures: the report shows how much).
  */
 export function cpuByRole(): Record<Role, number> {
-  const totals: Record<Role, number> = { bench: 0, api: 0, worker: 0, 'peer-worker': 0, 'fake-llm': 0, postgres: 0, temporal: 0, other: 0, foreign: 0 };
+  const totals: Record<Role, number> = { bench: 0, api: 0, worker: 0, 'peer-worker': 0, 'floor-worker': 0, 'fake-llm': 0, postgres: 0, temporal: 0, other: 0, foreign: 0 };
   const machine = machineBusySec();
   let ours = 0;
   for (const p of processTree(process.pid)) {

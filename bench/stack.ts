@@ -24,6 +24,7 @@ import { apiClient, ChatStream, type Api } from './client.ts';
 import { mapLimit, nowMs, within } from './clock.ts';
 import { directiveMessage, type Directive } from './directive.ts';
 import { startFakeLlm, type FakeLlm } from './fake.ts';
+import { floorRuns, type Floor } from './floor/client.ts';
 import type { Options } from './options.ts';
 import { spawnNode, type Child } from './procs.ts';
 import { parseVariant, variantProcess } from './variant.ts';
@@ -69,6 +70,8 @@ export interface Stack {
   workerProc: Child;
   peerProc: Child | null;
   peerTaskQueue: string;
+  /** Temporal's floor (bench/floor): its worker runs for the step-overhead and throughput figures. */
+  floor: Floor | null;
   temporalVersion: string;
   /** With --profile: where the API and worker write their .cpuprofile files. */
   profileDir: string | null;
@@ -120,6 +123,7 @@ export async function startStack(opts: Options, log: (msg: string) => void, parl
 
     const taskQueue = `bench-${randomUUID().slice(0, 8)}`;
     const peerTaskQueue = `${taskQueue}-peer`;
+    const floorTaskQueue = `${taskQueue}-floor`;
     const port = await freePort();
     const env: Record<string, string> = {
       DATABASE_URL: databaseUrl,
@@ -152,12 +156,17 @@ export async function startStack(opts: Options, log: (msg: string) => void, parl
       stops.push(workerChild.stop);
       return [apiChild, workerChild] as const;
     })();
-    const [[apiProc, workerProc], peerProc] = await Promise.all([
+    const [[apiProc, workerProc], peerProc, floorProc] = await Promise.all([
       apiAndWorker,
       wantsPeer(opts)
         ? spawnNode('peer-worker', [path.join(root, 'bench/peer/worker.ts')], {
           ...env, PEER_TASK_QUEUE: peerTaskQueue, FAKE_BASE_URL: fake.baseUrl, PEER_BATCH_MS: '20',
         }, /peer worker ready/).then((c) => { stops.push(c.stop); return c; })
+        : Promise.resolve(null),
+      wantsFloor(opts)
+        ? spawnNode('floor-worker', [...nodeFlags, path.join(root, 'bench/floor/worker.ts')], {
+          ...env, FLOOR_TASK_QUEUE: floorTaskQueue,
+        }, /floor worker ready/).then((c) => { stops.push(c.stop); return c; })
         : Promise.resolve(null),
     ]);
 
@@ -172,6 +181,8 @@ export async function startStack(opts: Options, log: (msg: string) => void, parl
     stops.push(() => connection.close());
     const temporal = new Client({ connection });
     const temporalVersion = (await connection.workflowService.getSystemInfo({})).serverVersion ?? 'unknown';
+    const floor = floorProc ? floorRuns(temporal, floorTaskQueue) : null;
+    if (floor) stops.push(() => floor.close());
 
     const api = apiClient(`http://127.0.0.1:${port}`, ADMIN_TOKEN);
     const provider = await api.call<{ provider: { id: string } }>('POST', '/providers', {
@@ -194,7 +205,7 @@ export async function startStack(opts: Options, log: (msg: string) => void, parl
     };
 
     const stack: Stack = {
-      opts, config, api, temporal, services, activityDeps, fake, apiProc, workerProc, peerProc, peerTaskQueue, temporalVersion, profileDir, log,
+      opts, config, api, temporal, services, activityDeps, fake, apiProc, workerProc, peerProc, peerTaskQueue, floor, temporalVersion, profileDir, log,
       async chats(n) {
         const t0 = Date.now();
         const first = chatCount;
@@ -264,6 +275,7 @@ async function prebuiltBundle(tmp: string, variant: string): Promise<Record<stri
 }
 
 const wantsPeer = (opts: Options) => !opts.only || opts.only.has('peer');
+const wantsFloor = (opts: Options) => !opts.only || opts.only.has('overhead') || opts.only.has('throughput');
 
 async function startPostgres(tmp: string, fsync: boolean) {
   // persistent: true keeps PostgreSQL's production durability settings (fsync, synchronous_commit);

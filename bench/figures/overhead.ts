@@ -3,7 +3,8 @@
 // and alternated so drift hits both alike. Both start the same way (the API's send-message
 // transaction, called directly) and end the same way (the `status: waiting` event on the chat's
 // SSE stream), so what differs is only Temporal: signalWithStart, workflow tasks, activity
-// dispatch, the worker being another process.
+// dispatch, the worker being another process. A third side, the floor (bench/floor), runs the same
+// shape of workflow with no-op activities: what Temporal itself costs per step on this machine.
 import { createChatWorkflows, type ChatWorkflows } from '../../src/temporal/chat-workflows.ts';
 import { submitUserMessage } from '../../src/db/chats.ts';
 import { nowMs, within } from '../clock.ts';
@@ -24,6 +25,7 @@ export async function overheadFigures(stack: Stack): Promise<Figure[]> {
   const content = directiveMessage({ tools: steps - 1, tokens: 1 });
   const temporalWorkflows = createChatWorkflows(stack.temporal, config.taskQueue);
   const maxChats = Math.max(...opts.overhead.levels.map(opts.chatsAt));
+  const floorRun = stack.floor!;
   stack.log(`overhead: ${maxChats} chats, ${steps}-step tool turns, Temporal vs plain loop`);
   const chats = await stack.chats(maxChats);
 
@@ -59,8 +61,8 @@ export async function overheadFigures(stack: Stack): Promise<Figure[]> {
   });
 
   /** CPU seconds per process role spent by each side, summed over a level's rounds. */
-  const cpu = { temporal: {} as Record<string, number>, plain: {} as Record<string, number> };
-  const measured = async <T>(side: 'temporal' | 'plain', fn: () => Promise<T>): Promise<T> => {
+  const cpu = { temporal: {} as Record<string, number>, plain: {} as Record<string, number>, floor: {} as Record<string, number> };
+  const measured = async <T>(side: 'temporal' | 'plain' | 'floor', fn: () => Promise<T>): Promise<T> => {
     const before = cpuByRole();
     const result = await fn();
     const after = cpuByRole();
@@ -68,17 +70,21 @@ export async function overheadFigures(stack: Stack): Promise<Figure[]> {
     return result;
   };
 
-  /** One round at `k` chats: all Temporal turns at once, then all plain ones (or the reverse). */
+  /**
+   * One round at `k` chats: all Temporal turns at once, then all plain ones (or the reverse), then
+   * k floor workflows.
+   */
   async function round(k: number, temporalFirst: boolean) {
     const group = chats.slice(0, k);
     const temporal = () => measured('temporal', () => Promise.all(group.map(temporalTurn)));
     const plain = () => measured('plain', () => Promise.all(group.map(plainTurn)));
+    const floor = () => measured('floor', () => Promise.all(group.map((_, slot) => floorRun.turn(slot, steps))));
     if (temporalFirst) {
       const t = await temporal();
-      return { t, p: await plain() };
+      return { t, p: await plain(), f: await floor() };
     }
     const p = await plain();
-    return { t: await temporal(), p };
+    return { t: await temporal(), p, f: await floor() };
   }
 
   // Warm-up: connections, JIT, the worker's workflow cache.
@@ -92,22 +98,29 @@ export async function overheadFigures(stack: Stack): Promise<Figure[]> {
     const overhead: number[] = [];
     const temporalPerStep: number[] = [];
     const plainPerStep: number[] = [];
+    const floorPerStep: number[] = [];
+    const aboveFloor: number[] = [];
     explain = true;
     temporalRuns.length = 0;
     plainRuns.length = 0;
     cpu.temporal = {};
     cpu.plain = {};
+    cpu.floor = {};
     for (let r = 0; r < pairs; r++) {
-      const { t, p } = await round(k, r % 2 === 0);
+      const { t, p, f } = await round(k, r % 2 === 0);
       for (let i = 0; i < k; i++) {
         overhead.push((t[i]! - p[i]!) / steps);
         temporalPerStep.push(t[i]! / steps);
         plainPerStep.push(p[i]! / steps);
+        floorPerStep.push(f[i]! / steps);
+        aboveFloor.push((t[i]! - p[i]! - f[i]!) / steps);
       }
     }
-    stack.log(`  c${level}: overhead ${median(overhead).toFixed(2)} ms/step (Temporal ${median(temporalPerStep).toFixed(2)}, plain ${median(plainPerStep).toFixed(2)}) `
-      + JSON.stringify(explainRuns(temporalRuns, plainRuns, steps))
-      + ` cpu ms/step temporal ${JSON.stringify(cpuPerStep(cpu.temporal, pairs * k * steps))} plain ${JSON.stringify(cpuPerStep(cpu.plain, pairs * k * steps))}`);
+    const cpuSteps = pairs * k * steps;
+    stack.log(`  c${level}: overhead ${median(overhead).toFixed(2)} ms/step (Temporal ${median(temporalPerStep).toFixed(2)}, plain ${median(plainPerStep).toFixed(2)}, `
+      + `Temporal floor ${median(floorPerStep).toFixed(2)}) ${JSON.stringify(explainRuns(temporalRuns, plainRuns, steps))}`
+      + ` cpu ms/step temporal ${JSON.stringify(cpuPerStep(cpu.temporal, cpuSteps))} plain ${JSON.stringify(cpuPerStep(cpu.plain, cpuSteps))}`
+      + ` floor ${JSON.stringify(cpuPerStep(cpu.floor, cpuSteps))}`);
     figures.push(figure({
       name: level === 1 ? 'step_overhead_ms' : `step_overhead_ms_c${level as Level}`,
       unit: 'ms/step',
@@ -119,8 +132,13 @@ export async function overheadFigures(stack: Stack): Promise<Figure[]> {
       detail: {
         temporal_ms_per_step: brief(temporalPerStep),
         plain_ms_per_step: brief(plainPerStep),
+        // No-op activities in Parley's workflow shape: Temporal's own cost per step here, and what
+        // the overhead has above it (Parley's activities running slower in the worker than in the
+        // plain loop, and its workflow code).
+        temporal_floor_ms_per_step: brief(floorPerStep),
+        overhead_above_floor_ms_per_step: brief(aboveFloor),
         where_the_time_went_ms_per_step: explainRuns(temporalRuns, plainRuns, steps),
-        cpu_ms_per_step: { temporal: cpuPerStep(cpu.temporal, pairs * k * steps), plain: cpuPerStep(cpu.plain, pairs * k * steps) },
+        cpu_ms_per_step: { temporal: cpuPerStep(cpu.temporal, cpuSteps), plain: cpuPerStep(cpu.plain, cpuSteps), floor: cpuPerStep(cpu.floor, cpuSteps) },
       },
     }));
   }

@@ -1,0 +1,9 @@
+export interface FloorActivities {
+  step(): Promise<void>;
+  local(): Promise<void>;
+}
+
+export const floorActivities: FloorActivities = {
+  async step() {},
+  async local() {},
+};
