@@ -14,5 +14,5 @@ ENV PARLEY_WORKFLOW_BUNDLE=/app/workflow-bundle.js
 # tini reaps the tool processes `execute` leaves behind when it kills a process group.
 RUN apt-get update && apt-get install -y --no-install-recommends tini && rm -rf /var/lib/apt/lists/*
 # The node flag is the one bin/parley.js explains.
-ENTRYPOINT ["tini", "--", "node", "--max-semi-space-size=16", "--heap-growing-percent=25", "bin/parley.js"]
+ENTRYPOINT ["tini", "--", "node", "--max-semi-space-size=8", "--heap-growing-percent=25", "bin/parley.js"]
 CMD ["api"]

@@ -11,7 +11,7 @@ const read = (file: string) => fs.readFile(path.join(root, file), 'utf8');
 
 test('bin/parley.js, the Dockerfile and npm start pass the same node flags', async () => {
   const flags = await shippedNodeFlags(root);
-  expect(flags).toEqual(['--max-semi-space-size=16', '--heap-growing-percent=25']);
+  expect(flags).toEqual(['--max-semi-space-size=8', '--heap-growing-percent=25']);
 
   const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(await read('Dockerfile'))?.[1];
   const args = JSON.parse(entrypoint!) as string[];
