@@ -5,16 +5,17 @@ import { fileURLToPath } from 'node:url';
 import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { loadConfig } from '../../src/config.ts';
 import { floorActivities } from './activities.ts';
+import { serveWorker } from '../worker-process.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-async function main(): Promise<void> {
+serveWorker('floor worker ready', async () => {
   Runtime.install({ shutdownSignals: [], logger: new DefaultLogger('WARN'), telemetryOptions: { logging: { filter: { core: 'WARN', other: 'ERROR' } } } });
   const { FLOOR_TASK_QUEUE: taskQueue, TEMPORAL_ADDRESS: address } = process.env;
   if (!taskQueue || !address) throw new Error('FLOOR_TASK_QUEUE and TEMPORAL_ADDRESS are required');
   const config = loadConfig(process.env);
   const noop = () => {};
-  const worker = await Worker.create({
+  return Worker.create({
     connection: await NativeConnection.connect({ address }),
     namespace: config.temporalNamespace,
     taskQueue,
@@ -25,15 +26,4 @@ async function main(): Promise<void> {
     activities: floorActivities,
     maxConcurrentActivityTaskExecutions: config.workerMaxActivities,
   });
-  const shutdown = () => worker.shutdown();
-  process.on('SIGTERM', shutdown);
-  process.on('SIGINT', shutdown);
-  console.log('floor worker ready');
-  await worker.run();
-  process.exit(0);
-}
-
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
 });

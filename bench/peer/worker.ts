@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { useOurTemporalPackages } from './dedupe.ts';
+import { serveWorker } from '../worker-process.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const env = (name: string): string => {
@@ -17,7 +18,7 @@ const env = (name: string): string => {
 const ours = (pkg: string) => path.dirname(fileURLToPath(import.meta.resolve(`${pkg}/package.json`)));
 const aliases = { '@temporalio/workflow': ours('@temporalio/workflow'), '@temporalio/common': ours('@temporalio/common') };
 
-async function main(): Promise<void> {
+serveWorker('peer worker ready', async () => {
   useOurTemporalPackages();
   const { createPeerActivities } = await import('./activities.ts');
   Runtime.install({ shutdownSignals: [], logger: new DefaultLogger('WARN'), telemetryOptions: { logging: { filter: { core: 'WARN', other: 'ERROR' } } } });
@@ -32,21 +33,10 @@ async function main(): Promise<void> {
       resolve: { ...config.resolve, alias: { ...(config.resolve?.alias as Record<string, string | false>), ...aliases } },
     }),
   });
-  const worker = await Worker.create({
+  return Worker.create({
     connection: await NativeConnection.connect({ address }),
     taskQueue: env('PEER_TASK_QUEUE'),
     workflowBundle,
     activities: createPeerActivities(client, env('FAKE_BASE_URL'), Number(env('PEER_BATCH_MS'))),
   });
-  const shutdown = () => worker.shutdown();
-  process.on('SIGTERM', shutdown);
-  process.on('SIGINT', shutdown);
-  console.log('peer worker ready');
-  await worker.run();
-  process.exit(0);
-}
-
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
 });
