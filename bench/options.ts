@@ -39,6 +39,11 @@ export interface Options {
   workerVariant: string | null;
   /** --baseline=<git rev>: measure that version of Parley too, in this run, and compare. */
   baseline: string | null;
+  /**
+   * --pairs=N (with --baseline): measure baseline and working tree N times each, alternating which
+   * goes first, so drift over the run falls on both sides alike.
+   */
+  pairs: number;
 }
 
 export const FIGURE_GROUPS = ['overhead', 'tokens', 'peer', 'ttft', 'interrupt', 'history', 'throughput'] as const;
@@ -50,10 +55,10 @@ export function parseOptions(argv: string[]): Options {
     return [a.slice(0, at).replace(/^--/, ''), a.slice(at + 1)] as const;
   }));
   const unknown = [...flags].filter((f) => !['--quick', '--ci', '--no-fsync', '--profile', '--help'].includes(f));
-  const unknownValued = [...valued.keys()].filter((k) => !['only', 'temporal', 'worker-variant', 'baseline'].includes(k));
+  const unknownValued = [...valued.keys()].filter((k) => !['only', 'temporal', 'worker-variant', 'baseline', 'pairs'].includes(k));
   if (flags.has('--help') || unknown.length || unknownValued.length) {
     const problem = unknown.length || unknownValued.length ? `unknown option ${[...unknown, ...unknownValued].join(' ')}\n` : '';
-    throw new Error(`${problem}Usage: npm run bench [-- --quick | --ci] [--only=${FIGURE_GROUPS.join(',')}] [--no-fsync] [--profile] [--temporal=host:port] [--worker-variant=a,b=N | --baseline=<git rev>]`);
+    throw new Error(`${problem}Usage: npm run bench [-- --quick | --ci] [--only=${FIGURE_GROUPS.join(',')}] [--no-fsync] [--profile] [--temporal=host:port] [--worker-variant=a,b=N | --baseline=<git rev> [--pairs=N]]`);
   }
   const mode: Mode = flags.has('--ci') ? 'ci' : flags.has('--quick') ? 'quick' : 'full';
   const only = valued.get('only') ? new Set(valued.get('only')!.split(',')) : null;
@@ -64,9 +69,12 @@ export function parseOptions(argv: string[]): Options {
   if (valued.get('worker-variant')) variantProcess(parseVariant(valued.get('worker-variant')!)); // fail before starting anything
   // A variant worker runs the working tree's code: it would not measure the baseline.
   if (valued.get('worker-variant') && valued.get('baseline')) throw new Error('--worker-variant and --baseline cannot be combined');
+  const pairs = valued.has('pairs') ? Number(valued.get('pairs')) : 1;
+  if (!Number.isInteger(pairs) || pairs < 1 || pairs > 10) throw new Error(`--pairs must be a whole number from 1 to 10 (got ${valued.get('pairs')})`);
+  if (pairs > 1 && !valued.get('baseline')) throw new Error('--pairs needs --baseline: it repeats the baseline/working-tree pair');
   const base = {
     mode, only, fsync, profile: flags.has('--profile'), temporalAddress: valued.get('temporal') ?? null,
-    workerVariant: valued.get('worker-variant') ?? null, baseline: valued.get('baseline') || null,
+    workerVariant: valued.get('worker-variant') ?? null, baseline: valued.get('baseline') || null, pairs,
   };
   const stagger = (chats: number) => Math.min(1_000, chats * 5);
   switch (mode) {

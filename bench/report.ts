@@ -2,6 +2,7 @@
 // additions, never renames).
 import fs from 'node:fs/promises';
 import type { Figure } from './figure.ts';
+import { median, round } from './stats.ts';
 
 export interface Machine {
   cores: number;
@@ -23,8 +24,15 @@ export interface Results {
   figures: Figure[];
   failures: Array<{ group: string; error: string }>;
   /** With --baseline: the same figures measured earlier in this run on the baseline Parley. */
-  baseline?: Pick<Results, 'parley' | 'duration_s' | 'figures' | 'failures'>;
+  baseline?: Half;
+  /** With --pairs=N > 1: every pair (the first is `baseline` and this result's own figures). */
+  pairs?: Array<{ before: Half; after: Half }>;
 }
+
+type Half = Pick<Results, 'parley' | 'duration_s' | 'figures' | 'failures'>;
+
+/** One baseline half and one working-tree half of a --baseline run. */
+export interface Pair { before: Half; after: Half }
 
 const fmt = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '-' : v >= 1000 ? v.toFixed(0) : String(v));
 
@@ -64,6 +72,42 @@ export function comparisonTable(before: Pick<Results, 'parley' | 'figures'>, aft
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   return [
     `Medians, same run - before: ${before.parley}; after: ${after.parley}`,
+    line(head),
+    line(widths.map((w) => '-'.repeat(w))),
+    ...rows.map(line),
+  ].join('\n');
+}
+
+/** Figures where more is better; for every other figure less is. */
+const HIGHER_IS_BETTER = new Set(['turns_per_second']);
+
+/**
+ * With several pairs: per figure, the median over pairs of each side's median, each pair's change,
+ * and in how many pairs the working tree did better. One pair's change can be drift between its
+ * halves; a change that holds in every pair, whichever half ran first, is not.
+ */
+export function pairedComparisonTable(pairs: readonly Pair[]): string {
+  const pct = (a: number, b: number) => (a === 0 || !Number.isFinite(a) || !Number.isFinite(b) ? null : ((b - a) / a) * 100);
+  const signed = (v: number | null) => (v === null ? '-' : `${v >= 0 ? '+' : ''}${v.toFixed(0)}%`);
+  const names = pairs[0]!.after.figures.map((f) => f.name);
+  const rows = names.flatMap((name) => {
+    const both = pairs.flatMap((p) => {
+      const b = p.before.figures.find((f) => f.name === name);
+      const a = p.after.figures.find((f) => f.name === name);
+      return a && b ? [{ b: b.median, a: a.median, unit: a.unit }] : [];
+    });
+    if (!both.length) return [];
+    const before = median(both.map((x) => x.b));
+    const after = median(both.map((x) => x.a));
+    const better = both.filter((x) => (HIGHER_IS_BETTER.has(name) ? x.a > x.b : x.a < x.b)).length;
+    return [[name, both[0]!.unit, fmt(round(before)), fmt(round(after)), signed(pct(before, after)),
+      both.map((x) => signed(pct(x.b, x.a))).join(' '), `${better}/${both.length}`]];
+  });
+  const head = ['figure', 'unit', 'before', 'after', 'change', 'each pair', 'after better'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [
+    `Medians over ${pairs.length} pairs, halves alternating (pair 1 baseline first) - before: ${pairs[0]!.before.parley}; after: ${pairs[0]!.after.parley}`,
     line(head),
     line(widths.map((w) => '-'.repeat(w))),
     ...rows.map(line),

@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick | --ci] [--only=group,...] [--no-fsync] [--baseline=<rev>]`: starts a
+// `npm run bench [-- --quick | --ci] [--only=group,...] [--no-fsync] [--baseline=<rev> [--pairs=N]]`: starts a
 // whole Parley (see stack.ts), measures every figure (see figures/), prints one table and writes
 // bench/results.json. Comparisons (Temporal vs plain loop, Parley vs Workflow Streams, and with
 // --baseline an earlier Parley against this one) run side by side in this run.
@@ -16,7 +16,7 @@ import { tokenFigures, tokenMedian, tokenRuns, type TokenRun } from './figures/t
 import { ttftFigures } from './figures/ttft.ts';
 import { FIGURE_GROUPS, parseOptions, type Options } from './options.ts';
 import { formatProfiles, summarizeProfiles } from './profile.ts';
-import { comparisonTable, table, writeResults, type Results } from './report.ts';
+import { comparisonTable, pairedComparisonTable, table, writeResults, type Results } from './report.ts';
 import { exportBaseline, type ParleyTree } from './baseline.ts';
 import { startStack, type Stack } from './stack.ts';
 import { execFileSync } from 'node:child_process';
@@ -33,27 +33,45 @@ async function main(): Promise<void> {
   const repoRoot = path.resolve(here, '..');
   const current: ParleyTree = { root: repoRoot, label: workingTreeLabel(repoRoot) };
   const baselineTree = opts.baseline ? await exportBaseline(repoRoot, opts.baseline) : null;
-  let baseline: Results | null = null;
+  const pairs: Array<{ before: Results; after: Results }> = [];
   let results: Results;
   try {
-    if (baselineTree) {
-      // The peer does not depend on Parley's version: measured once, with the working tree.
+    if (!baselineTree) {
+      results = await measure(opts, log, current, loadavg, started);
+    } else {
+      // The peer does not depend on Parley's version: measured once, in the first working-tree half.
       const groups = FIGURE_GROUPS.filter((g) => g !== 'peer' && (!opts.only || opts.only.has(g)));
-      log(`baseline: ${baselineTree.label}`);
-      baseline = await measure({ ...opts, only: new Set(groups), profile: false }, log, baselineTree, loadavg, started);
-      log(`working tree: ${current.label}`);
+      const comparable = { ...opts, only: new Set<string>(groups), profile: false };
+      for (let i = 0; i < opts.pairs; i++) {
+        const half = async (tree: ParleyTree, halfOpts: Options) => {
+          log(`${tree === current ? 'working tree' : 'baseline'}${opts.pairs > 1 ? ` (pair ${i + 1} of ${opts.pairs})` : ''}: ${tree.label}`);
+          return measure(halfOpts, log, tree, loadavg, started);
+        };
+        const treeOpts = i === 0 ? opts : comparable;
+        // Alternate which half goes first, so drift over a long run falls on both sides alike.
+        if (i % 2 === 0) {
+          const before = await half(baselineTree, comparable);
+          pairs.push({ before, after: await half(current, treeOpts) });
+        } else {
+          const after = await half(current, treeOpts);
+          pairs.push({ before: await half(baselineTree, comparable), after });
+        }
+      }
+      results = pairs[0]!.after;
+      const brief = (r: Results) => ({ parley: r.parley, duration_s: r.duration_s, figures: r.figures, failures: r.failures });
+      results.baseline = brief(pairs[0]!.before);
+      if (pairs.length > 1) results.pairs = pairs.map((p) => ({ before: brief(p.before), after: brief(p.after) }));
     }
-    results = await measure(opts, log, current, loadavg, started);
   } finally {
     await baselineTree?.remove();
   }
-  if (baseline) results.baseline = { parley: baseline.parley, duration_s: baseline.duration_s, figures: baseline.figures, failures: baseline.failures };
   results.duration_s = Math.round((Date.now() - started) / 1000);
   await writeResults(path.join(here, 'results.json'), results);
   console.log(table(results));
-  if (baseline) console.log(`\n${comparisonTable(baseline, results)}`);
+  if (pairs.length === 1) console.log(`\n${comparisonTable(pairs[0]!.before, pairs[0]!.after)}`);
+  if (pairs.length > 1) console.log(`\n${pairedComparisonTable(pairs)}`);
   console.log(`\nwrote ${path.relative(process.cwd(), path.join(here, 'results.json'))} (${results.duration_s} s)`);
-  if (results.failures.length || baseline?.failures.length) process.exitCode = 1;
+  if (results.failures.length || pairs.some((p) => p.before.failures.length || p.after.failures.length)) process.exitCode = 1;
 }
 
 /** One whole measurement: a fresh stack running `parley`, every wanted figure, the stack stopped. */
@@ -165,7 +183,8 @@ function temporalCliVersion(): string {
 function setupOf(opts: Options, stack: Stack): Record<string, string> {
   return {
     processes: 'API and worker: separate child processes (node src/cli.ts api|worker); fake provider: child process; '
-      + 'plain loop, SSE clients and Workflow Streams subscribers: the bench process; Workflow Streams worker: child process',
+      + 'plain loop, SSE clients, Workflow Streams subscribers and Temporal floor clients: the bench process; '
+      + 'Workflow Streams worker and Temporal floor worker: child processes',
     postgres: `embedded PostgreSQL, ${opts.fsync ? 'production durability (fsync on, synchronous_commit on)' : 'fsync off (--no-fsync)'}`,
     temporal: 'temporal server start-dev (in-memory SQLite), one namespace',
     provider: `fake OpenAI Chat Completions server (bench/fake-llm.ts), clock offset ${stack.fake.offsetMs.toFixed(3)} ms ± ${(stack.fake.calibrationRttMs / 2).toFixed(3)} ms`,
