@@ -8,8 +8,9 @@
 // --heap-growing-percent=25: the old generation is collected when it has grown 25% past what the last
 // collection kept, instead of V8's own factor (up to 4x when collections look slow, as on a busy box).
 // A worker's garbage arrives in bursts, and V8 keeps the pages of its busiest moment resident until
-// the worker is idle: this caps that high-water mark. Same-run pair on the 2-core bench box: worker
-// RSS at 200 streaming chats 555 -> 412 MB, for more frequent full collections (turns/s -8%, step
-// overhead +5-13%; token latency and time to first token unchanged) (docs/BENCHMARKS.md).
+// the worker is idle: this caps that high-water mark. On the 2-core bench box: worker RSS at 200
+// streaming chats 555 -> 412 MB (one same-run pair), and with 8 MB semi-spaces 381 -> 362 MB over
+// three alternating pairs, for more frequent full collections; turns/s and token latency unchanged
+// within noise in those three pairs (docs/BENCHMARKS.md, P20).
 // The Dockerfile and `npm start` pass the same flags.
 import '../src/cli.ts';
