@@ -35,6 +35,15 @@ type Half = Pick<Results, 'parley' | 'duration_s' | 'figures' | 'failures'>;
 export interface Pair { before: Half; after: Half }
 
 const fmt = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '-' : v >= 1000 ? v.toFixed(0) : String(v));
+/** Relative change from `a` to `b`, as +N% / -N%. */
+const change = (a: number, b: number) => (a === 0 || !Number.isFinite(a) || !Number.isFinite(b) ? '-' : `${b >= a ? '+' : ''}${(((b - a) / a) * 100).toFixed(0)}%`);
+
+/** A title line, then the rows in columns padded to their widest cell. */
+function columns(title: string, head: string[], rows: string[][]): string[] {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [title, line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
+}
 
 export function table(results: Results): string {
   const rows = results.figures.map((f) => [
@@ -46,15 +55,11 @@ export function table(results: Results): string {
     f.met === null ? '' : f.met ? 'yes' : 'NO',
     f.peer ? `${f.peer.name}: ${fmt(f.peer.median)}` : '',
   ]);
-  const head = ['figure', 'chats', 'median', 'p99', 'target', 'met', 'peer'];
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   const m = results.machine;
   return [
-    `Parley bench (${results.mode}) of ${results.parley} - ${m.cores} cores (${m.cpu}), ${m.memory_gb} GB, node ${m.node}, Temporal ${m.temporal}, load at start ${m.loadavg_at_start.join(' ')}`,
-    line(head),
-    line(widths.map((w) => '-'.repeat(w))),
-    ...rows.map(line),
+    ...columns(
+      `Parley bench (${results.mode}) of ${results.parley} - ${m.cores} cores (${m.cpu}), ${m.memory_gb} GB, node ${m.node}, Temporal ${m.temporal}, load at start ${m.loadavg_at_start.join(' ')}`,
+      ['figure', 'chats', 'median', 'p99', 'target', 'met', 'peer'], rows),
     ...results.failures.map((f) => `FAILED ${f.group}: ${f.error}`),
   ].join('\n');
 }
@@ -62,20 +67,12 @@ export function table(results: Results): string {
 /** Before → after for every figure both runs have: the record docs/BENCHMARKS.md asks for. */
 export function comparisonTable(before: Pick<Results, 'parley' | 'figures'>, after: Pick<Results, 'parley' | 'figures'>): string {
   const old = new Map(before.figures.map((f) => [f.name, f]));
-  const change = (a: number, b: number) => (a === 0 || !Number.isFinite(a) || !Number.isFinite(b) ? '-' : `${b >= a ? '+' : ''}${(((b - a) / a) * 100).toFixed(0)}%`);
   const rows = after.figures.filter((f) => old.has(f.name)).map((f) => {
     const b = old.get(f.name)!;
     return [f.name, f.unit, fmt(b.median), fmt(f.median), change(b.median, f.median), fmt(b.p99), fmt(f.p99), change(b.p99, f.p99)];
   });
-  const head = ['figure', 'unit', 'before', 'after', 'change', 'p99 before', 'p99 after', 'change'];
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
-  return [
-    `Medians, same run - before: ${before.parley}; after: ${after.parley}`,
-    line(head),
-    line(widths.map((w) => '-'.repeat(w))),
-    ...rows.map(line),
-  ].join('\n');
+  return columns(`Medians, same run - before: ${before.parley}; after: ${after.parley}`,
+    ['figure', 'unit', 'before', 'after', 'change', 'p99 before', 'p99 after', 'change'], rows).join('\n');
 }
 
 /** Figures where more is better; for every other figure less is. */
@@ -87,8 +84,6 @@ const HIGHER_IS_BETTER = new Set(['turns_per_second']);
  * halves; a change that holds in every pair, whichever half ran first, is not.
  */
 export function pairedComparisonTable(pairs: readonly Pair[]): string {
-  const pct = (a: number, b: number) => (a === 0 || !Number.isFinite(a) || !Number.isFinite(b) ? null : ((b - a) / a) * 100);
-  const signed = (v: number | null) => (v === null ? '-' : `${v >= 0 ? '+' : ''}${v.toFixed(0)}%`);
   const names = pairs[0]!.after.figures.map((f) => f.name);
   const rows = names.flatMap((name) => {
     const both = pairs.flatMap((p) => {
@@ -100,18 +95,12 @@ export function pairedComparisonTable(pairs: readonly Pair[]): string {
     const before = median(both.map((x) => x.b));
     const after = median(both.map((x) => x.a));
     const better = both.filter((x) => (HIGHER_IS_BETTER.has(name) ? x.a > x.b : x.a < x.b)).length;
-    return [[name, both[0]!.unit, fmt(round(before)), fmt(round(after)), signed(pct(before, after)),
-      both.map((x) => signed(pct(x.b, x.a))).join(' '), `${better}/${both.length}`]];
+    return [[name, both[0]!.unit, fmt(round(before)), fmt(round(after)), change(before, after),
+      both.map((x) => change(x.b, x.a)).join(' '), `${better}/${both.length}`]];
   });
-  const head = ['figure', 'unit', 'before', 'after', 'change', 'each pair', 'after better'];
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
-  return [
+  return columns(
     `Medians over ${pairs.length} pairs, halves alternating (pair 1 baseline first) - before: ${pairs[0]!.before.parley}; after: ${pairs[0]!.after.parley}`,
-    line(head),
-    line(widths.map((w) => '-'.repeat(w))),
-    ...rows.map(line),
-  ].join('\n');
+    ['figure', 'unit', 'before', 'after', 'change', 'each pair', 'after better'], rows).join('\n');
 }
 
 export async function writeResults(file: string, results: Results): Promise<void> {
