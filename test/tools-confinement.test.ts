@@ -1,0 +1,183 @@
+// The file tools against a workspace that changes under them: a process swapping a directory for a
+// symlink that leads outside, and hard links to files outside. Real directories, a real process.
+import { spawn } from 'node:child_process';
+import { link, lstat, mkdir, mkdtemp, readdir, readFile, realpath, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { defaultToolLimits, ensureWorkspace, runTool } from '../src/tools/index.ts';
+import type { ToolOutcome } from '../src/tools/index.ts';
+
+let base: string;
+let ws: string;
+let outside: string; // what a swapped-in symlink points at: tools must never read or change it
+let n = 0;
+
+const OUTSIDE_FILES: Record<string, string> = {
+  'marker': 'OUTSIDE marker\n',
+  'edit.txt': 'OUTSIDE token\n',
+  'outside-only.txt': 'OUTSIDE only\n',
+};
+
+beforeAll(async () => {
+  base = await realpath(await mkdtemp(join(tmpdir(), 'parley-confine-')));
+});
+
+afterAll(async () => {
+  await rm(base, { recursive: true, force: true });
+});
+
+beforeEach(async () => {
+  ws = await ensureWorkspace(join(base, 'workspaces'), `chat-${++n}`);
+  outside = join(base, `outside-${n}`);
+  await mkdir(outside);
+  for (const [name, content] of Object.entries(OUTSIDE_FILES)) await writeFile(join(outside, name), content);
+});
+
+const run = (name: string, args: unknown): Promise<ToolOutcome> =>
+  runTool(name, args, { workspaceDir: ws, signal: new AbortController().signal, limits: defaultToolLimits });
+
+/** Every file under `dir` (symlinks not followed), as relative path → content. */
+async function snapshot(dir: string, prefix = ''): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const d of await readdir(dir, { withFileTypes: true })) {
+    const rel = prefix + d.name;
+    if (d.isDirectory()) Object.assign(out, await snapshot(join(dir, d.name), `${rel}/`));
+    else if (d.isFile()) out[rel] = await readFile(join(dir, d.name), 'utf8');
+    else out[rel] = `<${d.isSymbolicLink() ? 'symlink' : 'other'}>`;
+  }
+  return out;
+}
+
+/**
+ * A separate process that keeps swapping `<ws>/d` between a real directory and a symlink to
+ * `outside`, with renames, until a stop file appears or its own deadline passes. A tool call may create a fresh
+ * `d` in the moment it is missing; the swapper removes such an intruder so the swapping goes on.
+ */
+function startSwapper(deadlineMs: number): { stop: () => Promise<number> } {
+  const script = `
+    const fs = require('node:fs');
+    const [d, target, stopFile, deadline] = process.argv.slice(1);
+    const real = d + '.real', link = d + '.link';
+    fs.symlinkSync(target, link);
+    const tryDo = (f) => { try { f(); } catch {} };
+    let swaps = 0;
+    const end = Date.now() + Number(deadline);
+    while (Date.now() < end && !fs.existsSync(stopFile)) {
+      tryDo(() => fs.renameSync(d, real));
+      tryDo(() => fs.renameSync(link, d));
+      swaps++;
+      tryDo(() => fs.renameSync(d, link));
+      if (fs.existsSync(real)) {
+        tryDo(() => { if (!fs.lstatSync(d).isSymbolicLink()) fs.rmSync(d, { recursive: true, force: true }); });
+        tryDo(() => fs.renameSync(real, d));
+      }
+      if (!fs.existsSync(link)) tryDo(() => fs.symlinkSync(target, link));
+    }
+    process.stdout.write(String(swaps));
+  `;
+  const stopFile = join(base, `stop-${n}`);
+  const child = spawn(process.execPath, ['-e', script, join(ws, 'd'), outside, stopFile, String(deadlineMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  return {
+    stop: async () => {
+      await writeFile(stopFile, '');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(killer);
+      return Number(out || '0');
+    },
+  };
+}
+
+describe('a directory swapped for a symlink to outside while tools run', () => {
+  it('never reads, lists or writes outside the workspace', async () => {
+    await mkdir(join(ws, 'd'));
+    await writeFile(join(ws, 'd/marker'), 'inside marker\n');
+    await writeFile(join(ws, 'd/edit.txt'), 'inside token\n');
+    const swapper = startSwapper(30_000);
+    const results: { call: string; out: ToolOutcome }[] = [];
+    try {
+      // Give the swapper a moment to start swapping before the calls begin.
+      await new Promise((r) => setTimeout(r, 300));
+      const ROUNDS = 8;
+      const PER_KIND = 12;
+      for (let round = 0; round < ROUNDS; round++) {
+        const calls: [string, unknown][] = [];
+        for (let i = 0; i < PER_KIND; i++) {
+          calls.push(['read_file', { path: 'd/marker' }]);
+          calls.push(['list_files', { path: 'd' }]);
+          calls.push(['write_file', { path: 'd/x', content: 'written\n' }]);
+          calls.push(['write_file', { path: `d/sub${i}/y`, content: 'written\n' }]);
+          calls.push(i % 2 === 0
+            ? ['edit_file', { path: 'd/edit.txt', old_text: 'token', new_text: 'TOKEN' }]
+            : ['edit_file', { path: 'd/edit.txt', old_text: 'TOKEN', new_text: 'token' }]);
+        }
+        const outs = await Promise.all(calls.map(async ([tool, args]) => ({ call: `${tool} ${JSON.stringify(args)}`, out: await run(tool, args) })));
+        results.push(...outs);
+      }
+    } finally {
+      const swaps = await swapper.stop();
+      expect(swaps).toBeGreaterThan(0);
+    }
+    expect(results.length).toBe(8 * 12 * 5);
+
+    const leaked = results.filter(({ out }) => JSON.stringify(out.result).includes('OUTSIDE'));
+    expect.soft(leaked.map((l) => l.call), `${leaked.length} of ${results.length} calls saw outside content`).toEqual([]);
+    // Nothing outside was created, changed or removed.
+    expect.soft(await snapshot(outside)).toEqual(OUTSIDE_FILES);
+    // No outside content was copied into the workspace either (an edit reading the outside file).
+    const inside = await snapshot(ws);
+    expect.soft(Object.entries(inside).filter(([, content]) => content.includes('OUTSIDE'))).toEqual([]);
+    // The calls did their work inside: some reads saw the marker, some writes landed.
+    expect(results.some(({ out }) => !out.isError && out.result === 'inside marker\n')).toBe(true);
+    expect(results.some(({ call, out }) => call.startsWith('write_file') && !out.isError)).toBe(true);
+  });
+});
+
+describe('hard links to files outside the workspace', () => {
+  const hardLinked = /"hl\.txt" has 2 hard links; Parley's file tools refuse hard-linked files because another link may point outside the workspace/;
+
+  beforeEach(async () => {
+    await link(join(outside, 'edit.txt'), join(ws, 'hl.txt'));
+  });
+
+  it('read_file refuses them', async () => {
+    const out = await run('read_file', { path: 'hl.txt' });
+    expect(out.isError).toBe(true);
+    expect(out.result).toMatch(hardLinked);
+    expect(out.result).not.toContain('OUTSIDE');
+  });
+
+  it('edit_file refuses them and changes nothing', async () => {
+    const out = await run('edit_file', { path: 'hl.txt', old_text: 'token', new_text: 'pwned' });
+    expect(out.isError).toBe(true);
+    expect(out.result).toMatch(hardLinked);
+    expect(await readFile(join(outside, 'edit.txt'), 'utf8')).toBe(OUTSIDE_FILES['edit.txt']);
+    expect(await readFile(join(ws, 'hl.txt'), 'utf8')).toBe(OUTSIDE_FILES['edit.txt']);
+  });
+
+  it('edit_file also refuses a search text it would not find (no hint about the content)', async () => {
+    const out = await run('edit_file', { path: 'hl.txt', old_text: 'not there', new_text: 'x' });
+    expect(out.result).toMatch(hardLinked);
+  });
+
+  it('write_file replaces the link in the workspace and leaves the outside file alone', async () => {
+    const out = await run('write_file', { path: 'hl.txt', content: 'mine\n' });
+    expect(out).toEqual({ isError: false, result: 'Overwrote "hl.txt" (5 bytes).' });
+    expect(await readFile(join(ws, 'hl.txt'), 'utf8')).toBe('mine\n');
+    expect((await stat(join(ws, 'hl.txt'))).nlink).toBe(1);
+    expect(await readFile(join(outside, 'edit.txt'), 'utf8')).toBe(OUTSIDE_FILES['edit.txt']);
+    expect((await stat(join(outside, 'edit.txt'))).nlink).toBe(1);
+    // Now an ordinary file of the workspace: readable again.
+    expect(await run('read_file', { path: 'hl.txt' })).toEqual({ isError: false, result: 'mine\n' });
+  });
+
+  it('refuses a hard-linked file reached through an in-workspace symlink too', async () => {
+    await symlink('hl.txt', join(ws, 'alias'));
+    expect((await lstat(join(ws, 'alias'))).isSymbolicLink()).toBe(true);
+    expect((await run('read_file', { path: 'alias' })).result).toMatch(/has 2 hard links/);
+  });
+});
