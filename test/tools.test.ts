@@ -292,10 +292,13 @@ describe('edit_file', () => {
   });
 
   it('writes atomically (by rename)', async () => {
-    await link(join(ws, 'code.ts'), join(ws, 'hardlink'));
+    // A new file renamed into place has a new inode; an in-place write would keep the old one. (A hard
+    // link as the probe no longer works: edit_file refuses hard-linked files, see tools-confinement.)
+    const before = await stat(join(ws, 'code.ts'));
     await okText('edit_file', { path: 'code.ts', old_text: 'let c', new_text: 'var c' });
-    expect(await readFile(join(ws, 'hardlink'), 'utf8')).toContain('let c');
+    expect((await stat(join(ws, 'code.ts'))).ino).not.toBe(before.ino);
     expect(await readFile(join(ws, 'code.ts'), 'utf8')).toContain('var c');
+    expect((await readdir(ws)).sort()).toEqual(['code.ts']);
   });
 });
 

@@ -1,38 +1,36 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, open, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { open, rename, rm } from 'node:fs/promises';
+import { at, CREATE_FLAGS } from './dir-handle.ts';
 import { ToolError } from './errors.ts';
+import type { Entry } from './workspace.ts';
 
 /**
- * Replaces `file` with `content` via a temp file in the same directory and a rename, so readers
- * (and a crash mid-write) see either the old or the new content, never half of it.
- * An existing file's permission bits are kept (an edited script stays executable).
+ * Replaces the entry with `content` via a temp file in the same directory and a rename, so readers
+ * (and a crash mid-write) see either the old or the new content, never half of it. Both the temp file
+ * and the rename go through the directory's handle, so a concurrent swap of any directory on the way
+ * can't move the write elsewhere; the rename replaces whatever name is there (also a symlink or a hard
+ * link swapped in meanwhile) instead of writing through it. New files are private to the worker (0600);
+ * an existing file's permission bits are kept (an edited script stays executable).
  * Returns whether the file existed before.
  */
-export async function writeFileAtomic(file: string, content: string, display: string): Promise<{ existed: boolean }> {
-  let mode: number | undefined;
+export async function writeFileAtomic(entry: Entry, content: string): Promise<{ existed: boolean }> {
+  const { dir, name, stat, display } = entry;
+  if (name === undefined || stat?.isDirectory() === true) throw new ToolError(`${JSON.stringify(display)} is a directory; give a file path.`);
+  if (stat !== undefined && !stat.isFile()) throw new ToolError(`${JSON.stringify(display)} is not a regular file.`);
+  const tmp = `.${name}.${randomBytes(6).toString('hex')}.parley-tmp`;
   try {
-    const st = await stat(file);
-    if (st.isDirectory()) throw new ToolError(`${JSON.stringify(display)} is a directory; give a file path.`);
-    if (!st.isFile()) throw new ToolError(`${JSON.stringify(display)} is not a regular file.`);
-    mode = st.mode & 0o7777;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  const tmp = join(dirname(file), `.${basename(file)}.${randomBytes(6).toString('hex')}.parley-tmp`);
-  try {
-    const handle = await open(tmp, 'wx', 0o666);
+    const handle = await open(at(dir, tmp), CREATE_FLAGS, 0o600);
     try {
       await handle.writeFile(content, 'utf8');
+      if (stat !== undefined) await handle.chmod(stat.mode & 0o7777);
       await handle.sync();
     } finally {
       await handle.close();
     }
-    if (mode !== undefined) await chmod(tmp, mode);
-    await rename(tmp, file);
+    await rename(at(dir, tmp), at(dir, name));
   } catch (err) {
-    await rm(tmp, { force: true });
+    await rm(at(dir, tmp), { force: true });
     throw err;
   }
-  return { existed: mode !== undefined };
+  return { existed: stat !== undefined };
 }

@@ -1,8 +1,7 @@
-import { readFile, stat } from 'node:fs/promises';
 import { writeFileAtomic } from './atomic-write.ts';
 import { ToolError } from './errors.ts';
 import { defineTool, ok } from './tool.ts';
-import { resolveInWorkspace } from './workspace.ts';
+import { withEntry } from './workspace.ts';
 
 /** Files are edited in memory; beyond this, editing by exact text is not a sensible tool anyway. */
 export const MAX_EDIT_BYTES = 10 * 1024 * 1024;
@@ -21,35 +20,37 @@ export const editFileTool = defineTool({
     replace_all: { type: 'boolean', description: 'Replace every occurrence instead of requiring exactly one. Default false.' },
   },
   async run(args, ctx) {
-    const { real, display } = await resolveInWorkspace(ctx.workspaceDir, args.path);
-    const shown = JSON.stringify(display);
     if (args.old_text === '') throw new ToolError('old_text must not be empty; use write_file to create or replace a whole file.');
     if (args.old_text === args.new_text) throw new ToolError('old_text and new_text are identical; nothing would change.');
-    const st = await stat(real);
-    if (st.isDirectory()) throw new ToolError(`${shown} is a directory, not a file.`);
-    if (!st.isFile()) throw new ToolError(`${shown} is not a regular file.`);
-    if (st.size > MAX_EDIT_BYTES) {
-      throw new ToolError(`${shown} is ${st.size} bytes; edit_file handles files up to ${MAX_EDIT_BYTES} bytes. Use execute (e.g. sed) instead.`);
-    }
-    const text = await readFile(real, 'utf8');
-    const positions = occurrences(text, args.old_text);
-    if (positions.length === 0) throw new ToolError(notFoundMessage(text, args.old_text, shown));
-    if (positions.length > 1 && args.replace_all !== true) {
-      throw new ToolError(
-        `old_text appears ${positions.length} times in ${shown}; it must match exactly once. ` +
-        'Include more surrounding context to make it unique, or set replace_all to true to replace every occurrence.');
-    }
-    // Spliced by index, not String.replace: `$&`, `$1` in new_text must stay literal.
-    let result = '';
-    let from = 0;
-    for (const at of positions) {
-      result += text.slice(from, at) + args.new_text;
-      from = at + args.old_text.length;
-    }
-    result += text.slice(from);
-    await writeFileAtomic(real, result, display);
-    const n = positions.length;
-    return ok(`Replaced ${n} occurrence${n === 1 ? '' : 's'} in ${shown}.`);
+    return withEntry(ctx.workspaceDir, args.path, {}, async (entry) => {
+      const shown = JSON.stringify(entry.display);
+      if (entry.stat?.isDirectory() === true) throw new ToolError(`${shown} is a directory, not a file.`);
+      if (entry.stat?.isFile() !== true) throw new ToolError(`${shown} is not a regular file.`);
+      const { handle, stat } = await entry.openFile();
+      if (stat.size > MAX_EDIT_BYTES) {
+        throw new ToolError(`${shown} is ${stat.size} bytes; edit_file handles files up to ${MAX_EDIT_BYTES} bytes. Use execute (e.g. sed) instead.`);
+      }
+      const text = await handle.readFile('utf8');
+      const positions = occurrences(text, args.old_text);
+      if (positions.length === 0) throw new ToolError(notFoundMessage(text, args.old_text, shown));
+      if (positions.length > 1 && args.replace_all !== true) {
+        throw new ToolError(
+          `old_text appears ${positions.length} times in ${shown}; it must match exactly once. ` +
+          'Include more surrounding context to make it unique, or set replace_all to true to replace every occurrence.');
+      }
+      // Spliced by index, not String.replace: `$&`, `$1` in new_text must stay literal.
+      let result = '';
+      let from = 0;
+      for (const at of positions) {
+        result += text.slice(from, at) + args.new_text;
+        from = at + args.old_text.length;
+      }
+      result += text.slice(from);
+      // The mode is the opened file's, so it is kept even if the name was swapped meanwhile.
+      await writeFileAtomic({ ...entry, stat }, result);
+      const n = positions.length;
+      return ok(`Replaced ${n} occurrence${n === 1 ? '' : 's'} in ${shown}.`);
+    });
   },
 });
 

@@ -1,10 +1,9 @@
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { ToolError } from './errors.ts';
 import { defineTool, ok } from './tool.ts';
 import { headUtf8 } from './utf8.ts';
-import { resolveInWorkspace } from './workspace.ts';
+import { withEntry } from './workspace.ts';
 
 /** Bytes inspected for NUL to tell binary from text. */
 const SNIFF_BYTES = 8192;
@@ -22,12 +21,14 @@ export const readFileTool = defineTool({
     limit: { type: 'integer', minimum: 1, description: 'Maximum number of lines to return. Default: as many as fit the size cap.' },
   },
   async run(args, ctx) {
-    const { real, display } = await resolveInWorkspace(ctx.workspaceDir, args.path);
-    const st = await stat(real);
-    if (st.isDirectory()) throw new ToolError(`${JSON.stringify(display)} is a directory; use list_files to see its contents.`);
-    // FIFOs and devices would block or never end.
-    if (!st.isFile()) throw new ToolError(`${JSON.stringify(display)} is not a regular file.`);
-    return ok(await readLines(real, display, args.offset ?? 1, args.limit, ctx.limits.outputCapBytes));
+    return withEntry(ctx.workspaceDir, args.path, {}, async (entry) => {
+      const { display, stat } = entry;
+      if (stat?.isDirectory() === true) throw new ToolError(`${JSON.stringify(display)} is a directory; use list_files to see its contents.`);
+      // FIFOs and devices would block or never end.
+      if (stat?.isFile() !== true) throw new ToolError(`${JSON.stringify(display)} is not a regular file.`);
+      const { handle } = await entry.openFile();
+      return ok(await readLines(handle, display, args.offset ?? 1, args.limit, ctx.limits.outputCapBytes));
+    });
   },
 });
 
@@ -37,7 +38,7 @@ type StopReason = 'eof' | 'limit' | 'cap';
  * Streams the file, keeping line endings intact (so the text can be fed back to edit_file verbatim)
  * and stopping as soon as the requested window is filled: paging through a huge log stays cheap.
  */
-async function readLines(file: string, display: string, offset: number, limit: number | undefined, cap: number): Promise<string> {
+async function readLines(file: FileHandle, display: string, offset: number, limit: number | undefined, cap: number): Promise<string> {
   const decoder = new StringDecoder('utf8');
   const taken: string[] = [];
   let takenBytes = 0;
@@ -75,7 +76,8 @@ async function readLines(file: string, display: string, offset: number, limit: n
     return true;
   };
 
-  const stream = createReadStream(file, { highWaterMark: 64 * 1024 });
+  // The handle stays open (withEntry closes it); the stream only reads from it.
+  const stream = file.createReadStream({ highWaterMark: 64 * 1024, autoClose: false, start: 0 });
   try {
     reading: for await (const chunk of stream as AsyncIterable<Buffer>) {
       if (!sniffed) {

@@ -1,6 +1,9 @@
 // Per-chat workspace directories and confinement of model-supplied paths to them.
-import { lstat, mkdir, readlink, realpath } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import type { Stats } from 'node:fs';
+import { lstat, mkdir, open, readlink, realpath } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { at, DIR_FLAGS, openRootDir, READ_FLAGS } from './dir-handle.ts';
 import { ToolError } from './errors.ts';
 
 // Chat ids are uuids; anything that could be a path component trick (/, .., dots, NUL) is refused.
@@ -18,24 +21,91 @@ export async function ensureWorkspace(rootDir: string, chatId: string): Promise<
   return real;
 }
 
-export interface ResolvedPath {
-  /** Absolute real path (symlinks resolved, missing tail appended) to operate on. */
-  real: string;
+/** A path inside the workspace, found through directory handles (see withEntry). */
+export interface Entry {
   /** The path as the model should see it in messages: relative to the workspace. */
   display: string;
+  /** The open directory that holds the entry. */
+  dir: FileHandle;
+  /** The entry's name in `dir`; undefined when the path is `dir` itself (".", or a link to a directory above). */
+  name: string | undefined;
+  /** The entry's lstat (a symlink is followed, so never a link); undefined when it does not exist. */
+  stat: Stats | undefined;
+  /** Opens the entry, a regular file, for reading. Refuses hard-linked files. Closed after `use`. */
+  openFile(): Promise<{ handle: FileHandle; stat: Stats }>;
+  /** Opens the entry, a directory. Closed after `use`. */
+  openDir(): Promise<FileHandle>;
+}
+
+export interface EntryOptions {
+  /** Hand a missing final component to `use` (stat undefined) instead of failing with ENOENT. */
+  allowMissing?: boolean;
+  /** Create missing parent directories, each one inside its parent's handle (mkdir -p). */
+  createParents?: boolean;
 }
 
 /**
- * Resolves a model-supplied path inside the workspace `root` (which must itself be a real path).
- * Refuses absolute paths, `..` escapes and symlinks leading out, also for paths that do not exist
- * yet: the nearest existing ancestor is resolved, so creating `link/new.txt` where `link` points
- * outside is caught before anything is written.
+ * Finds a model-supplied path inside the workspace `root` (a real path) and runs `use` with it.
+ * Refuses absolute paths, `..` escapes and symlinks leading out, also for paths that do not exist yet.
  *
- * The check and the later use are not atomic; a concurrent `execute` in the same workspace could
- * swap a directory for a symlink in between. Tool calls of one chat run one at a time, which is
- * what makes this acceptable.
+ * Tool calls run in parallel, beside `execute` commands that can rename anything in the workspace, so
+ * checking a path and using it later would be a race (a directory swapped for a symlink to /etc in
+ * between). Instead nothing is ever looked up by a path string: the walk opens the workspace and then
+ * each directory relative to the previous one's handle without following symlinks, and `use` works
+ * relative to the final handle. Symlinks inside the workspace are still followed, but by this walk
+ * itself, one component at a time from the handles it holds, so their targets can't leave the
+ * workspace either. Fs errors name the path as the model gave it.
  */
-export async function resolveInWorkspace(root: string, input: string): Promise<ResolvedPath> {
+export async function withEntry<T>(root: string, input: string, opts: EntryOptions, use: (entry: Entry) => Promise<T>): Promise<T> {
+  const display = checkLexically(root, input);
+  const toClose: FileHandle[] = [];
+  try {
+    const rootDir = await openRootDir(root);
+    toClose.push(rootDir);
+    const components = display === '.' ? [] : display.split(sep);
+    const found = await walk(root, rootDir, components, JSON.stringify(input), opts);
+    if (found.dir !== rootDir) toClose.push(found.dir);
+    const entry: Entry = {
+      display,
+      ...found,
+      openFile: async () => {
+        if (found.name === undefined) throw new ToolError(`${JSON.stringify(display)} is a directory.`);
+        const handle = await open(at(found.dir, found.name), READ_FLAGS);
+        toClose.push(handle);
+        const st = await handle.stat();
+        if (!st.isFile()) throw new ToolError(`${JSON.stringify(display)} is not a regular file.`);
+        refuseHardLinks(st, display);
+        return { handle, stat: st };
+      },
+      openDir: async () => {
+        if (found.name === undefined) return found.dir;
+        const handle = await open(at(found.dir, found.name), DIR_FLAGS);
+        toClose.push(handle);
+        return handle;
+      },
+    };
+    return await use(entry);
+  } catch (err) {
+    throw relabel(err, root, display);
+  } finally {
+    await Promise.all(toClose.map((h) => h.close()));
+  }
+}
+
+/**
+ * A hard link is a second name for the same file, and nothing tells where the other names are:
+ * `ln /etc/shadow x` from a command in the workspace would otherwise let read_file show it.
+ */
+function refuseHardLinks(st: Stats, display: string): void {
+  if (st.nlink <= 1) return;
+  throw new ToolError(
+    `${JSON.stringify(display)} has ${st.nlink} hard links; Parley's file tools refuse hard-linked files because another ` +
+    'link may point outside the workspace. Use execute to work with it, or replace it with a copy of its own ' +
+    '(e.g. `cp FILE FILE.copy && mv FILE.copy FILE`).');
+}
+
+/** Returns the display path; refuses what is wrong with the string itself. */
+function checkLexically(root: string, input: string): string {
   const shown = JSON.stringify(input);
   if (input === '') throw new ToolError('Path must not be empty; use "." for the workspace itself.');
   if (input.includes('\0')) throw new ToolError(`Path ${shown} contains a NUL character.`);
@@ -46,11 +116,7 @@ export async function resolveInWorkspace(root: string, input: string): Promise<R
   if (!isInside(root, lexical)) {
     throw new ToolError(`Path ${shown} is outside the workspace; ".." may not leave the workspace directory.`);
   }
-  const real = await realpathAllowingMissing(lexical, 0);
-  if (!isInside(root, real)) {
-    throw new ToolError(`Path ${shown} leads outside the workspace through a symbolic link; access refused.`);
-  }
-  return { real, display: relative(root, lexical) || '.' };
+  return relative(root, lexical) || '.';
 }
 
 export function isInside(root: string, p: string): boolean {
@@ -59,26 +125,131 @@ export function isInside(root: string, p: string): boolean {
 }
 
 const MAX_LINK_HOPS = 40;
+/** How often one walk starts a component over because it changed under it (a concurrent swap). */
+const MAX_RETRIES = 20;
 
-/** Like realpath, but a missing tail is appended to the real path of its nearest existing ancestor. */
-async function realpathAllowingMissing(p: string, hops: number): Promise<string> {
+interface Found { dir: FileHandle; name: string | undefined; stat: Stats | undefined }
+
+async function walk(root: string, rootDir: FileHandle, components: string[], shown: string, opts: EntryOptions): Promise<Found> {
+  // chain[i + 1] is open relative to chain[i]: ".." steps back to a handle already held rather than
+  // asking the kernel for the parent, which might by then be a directory outside.
+  const chain: FileHandle[] = [rootDir];
+  const queue = [...components];
+  let hops = 0;
+  let retries = 0;
+  const escape = (): ToolError => new ToolError(`Path ${shown} leads outside the workspace through a symbolic link; access refused.`);
+  const again = (name: string): void => {
+    if (++retries > MAX_RETRIES) throw new ToolError(`Path ${shown} kept changing while it was being opened; try again.`);
+    queue.unshift(name);
+  };
+  const popTo = async (length: number): Promise<void> => {
+    while (chain.length > length) await chain.pop()!.close();
+  };
+  /** The walk is done: only the root (the caller's) and the last handle (handed over) stay open. */
+  const closeParents = async (): Promise<void> => {
+    const parents = chain.slice(1, -1);
+    chain.length = 0;
+    await Promise.all(parents.map((h) => h.close()));
+  };
+  /** Puts the link's target in front of the queue; false when `name` turned out to be no link (any more). */
+  const follow = async (dir: FileHandle, name: string): Promise<boolean> => {
+    let target: string;
+    try {
+      target = await readlink(at(dir, name));
+    } catch (err) {
+      if (codeOf(err) === 'EINVAL' || codeOf(err) === 'ENOENT') return false;
+      throw err;
+    }
+    if (++hops > MAX_LINK_HOPS) throw new ToolError('Too many levels of symbolic links.');
+    if (isAbsolute(target)) {
+      // An absolute link is fine while it names a place in the workspace; the rest is walked from the root.
+      if (target !== root && !target.startsWith(`${root}${sep}`)) throw escape();
+      target = target.slice(root.length);
+      await popTo(1);
+    }
+    queue.unshift(...target.split(sep).filter((c) => c !== '' && c !== '.'));
+    return true;
+  };
+
   try {
-    return await realpath(p);
+    while (queue.length > 0) {
+      const name = queue.shift()!;
+      if (name === '..') {
+        if (chain.length === 1) throw escape();
+        await popTo(chain.length - 1);
+        continue;
+      }
+      const dir = chain[chain.length - 1]!;
+      if (queue.length === 0) {
+        // The last component is not opened here: whether it must be a file, a directory or may be
+        // missing is the caller's business, and it opens it relative to `dir` with O_NOFOLLOW.
+        const st = await lstatOrMissing(at(dir, name));
+        if (st?.isSymbolicLink()) {
+          if (!(await follow(dir, name))) again(name);
+          continue;
+        }
+        if (st === undefined && opts.allowMissing !== true) throw fsError('ENOENT', 'open');
+        await closeParents();
+        return { dir, name, stat: st };
+      }
+      try {
+        chain.push(await open(at(dir, name), DIR_FLAGS));
+        continue;
+      } catch (err) {
+        const code = codeOf(err);
+        if (code !== 'ENOTDIR' && code !== 'ELOOP' && code !== 'ENOENT') throw err;
+        // O_NOFOLLOW refused a symlink (ENOTDIR/ELOOP), or a file is in the way, or nothing is there.
+        const st = await lstatOrMissing(at(dir, name));
+        if (st === undefined) {
+          if (opts.createParents !== true) throw err;
+          await mkdir(at(dir, name)).catch((e: unknown) => {
+            if (codeOf(e) !== 'EEXIST') throw e;
+          });
+          again(name);
+        } else if (st.isSymbolicLink()) {
+          if (!(await follow(dir, name))) again(name);
+        } else if (st.isDirectory()) {
+          again(name); // swapped back to a directory since the open
+        } else {
+          throw err;
+        }
+      }
+    }
+    // The path ends at a directory on the chain (".", or a link to a directory above).
+    const dir = chain[chain.length - 1]!;
+    const st = await dir.stat();
+    await closeParents();
+    return { dir, name: undefined, stat: st };
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  const parent = dirname(p);
-  if (parent === p) return p;
-  const candidate = join(await realpathAllowingMissing(parent, hops), basename(p));
-  let isLink: boolean;
-  try {
-    isLink = (await lstat(candidate)).isSymbolicLink();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return candidate;
+    await popTo(1);
     throw err;
   }
-  // A dangling symlink: writing through it would create its target, so the target must be checked.
-  if (!isLink) return candidate;
-  if (hops >= MAX_LINK_HOPS) throw new ToolError('Too many levels of symbolic links.');
-  return realpathAllowingMissing(resolve(dirname(candidate), await readlink(candidate)), hops + 1);
+}
+
+async function lstatOrMissing(path: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(path);
+  } catch (err) {
+    if (codeOf(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+const codeOf = (err: unknown): unknown => (err as NodeJS.ErrnoException | undefined)?.code;
+
+function fsError(code: string, syscall: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(code), { code, syscall });
+}
+
+/**
+ * Fs errors from the walk name `/proc/self/fd/...` paths, which mean nothing to the model: they are
+ * re-issued naming the path it gave (describeFsError then shows it relative to the workspace).
+ */
+function relabel(err: unknown, root: string, display: string): unknown {
+  if (!(err instanceof Error) || err instanceof ToolError) return err;
+  const { code, errno, syscall } = err as NodeJS.ErrnoException;
+  if (typeof code !== 'string') return err;
+  return Object.assign(new Error(`${code}: ${syscall ?? 'access'} ${JSON.stringify(display)}`), {
+    code, errno, syscall, path: join(root, display),
+  });
 }

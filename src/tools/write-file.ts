@@ -1,8 +1,6 @@
-import { mkdir } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { writeFileAtomic } from './atomic-write.ts';
 import { defineTool, ok } from './tool.ts';
-import { resolveInWorkspace } from './workspace.ts';
+import { withEntry } from './workspace.ts';
 
 export const writeFileTool = defineTool({
   name: 'write_file',
@@ -15,9 +13,9 @@ export const writeFileTool = defineTool({
     content: { type: 'string', required: true, description: 'The complete new content of the file.' },
   },
   async run(args, ctx) {
-    const { real, display } = await resolveInWorkspace(ctx.workspaceDir, args.path);
-    await mkdir(dirname(real), { recursive: true });
-    const { existed } = await writeFileAtomic(real, args.content, display);
+    // A hard-linked file is overwritten by renaming over this link: its other links keep their content.
+    const { existed, display } = await withEntry(ctx.workspaceDir, args.path, { allowMissing: true, createParents: true },
+      async (entry) => ({ ...(await writeFileAtomic(entry, args.content)), display: entry.display }));
     const bytes = Buffer.byteLength(args.content);
     return ok(`${existed ? 'Overwrote' : 'Created'} ${JSON.stringify(display)} (${bytes} byte${bytes === 1 ? '' : 's'}).`);
   },
