@@ -50,11 +50,12 @@ async function snapshot(dir: string, prefix = ''): Promise<Record<string, string
 }
 
 /**
- * A separate process that keeps swapping `<ws>/d` between a real directory and a symlink to
- * `outside`, with renames, until a stop file appears or its own deadline passes. A tool call may create a fresh
- * `d` in the moment it is missing; the swapper removes such an intruder so the swapping goes on.
+ * A separate process that keeps swapping `<ws>/<name>` between what it is (a directory or a file)
+ * and a symlink to `target`, with renames, until a stop file appears or its own deadline passes. A
+ * tool call may create a fresh entry in the moment it is missing; the swapper removes such an
+ * intruder so the swapping goes on.
  */
-function startSwapper(deadlineMs: number): { stop: () => Promise<number> } {
+function startSwapper(name: string, target: string, deadlineMs: number): { stop: () => Promise<number> } {
   const script = `
     const fs = require('node:fs');
     const [d, target, stopFile, deadline] = process.argv.slice(1);
@@ -77,7 +78,7 @@ function startSwapper(deadlineMs: number): { stop: () => Promise<number> } {
     process.stdout.write(String(swaps));
   `;
   const stopFile = join(base, `stop-${n}`);
-  const child = spawn(process.execPath, ['-e', script, join(ws, 'd'), outside, stopFile, String(deadlineMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['-e', script, join(ws, name), target, stopFile, String(deadlineMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
@@ -97,7 +98,7 @@ describe('a directory swapped for a symlink to outside while tools run', () => {
     await mkdir(join(ws, 'd'));
     await writeFile(join(ws, 'd/marker'), 'inside marker\n');
     await writeFile(join(ws, 'd/edit.txt'), 'inside token\n');
-    const swapper = startSwapper(30_000);
+    const swapper = startSwapper('d', outside, 30_000);
     const results: { call: string; out: ToolOutcome }[] = [];
     try {
       // Give the swapper a moment to start swapping before the calls begin.
@@ -134,6 +135,76 @@ describe('a directory swapped for a symlink to outside while tools run', () => {
     // The calls did their work inside: some reads saw the marker, some writes landed.
     expect(results.some(({ out }) => !out.isError && out.result === 'inside marker\n')).toBe(true);
     expect(results.some(({ call, out }) => call.startsWith('write_file') && !out.isError)).toBe(true);
+  });
+});
+
+describe('a file swapped for a symlink to an outside file while tools run', () => {
+  // No write_file calls here: each one renames a regular file over the swapped-in symlink, which
+  // takes the link away and hides the race (writes through a raced path are covered above).
+  it('never reads it, nor edits it', async () => {
+    await writeFile(join(ws, 'f'), 'inside token\n');
+    const swapper = startSwapper('f', join(outside, 'edit.txt'), 30_000);
+    const results: { call: string; out: ToolOutcome }[] = [];
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      for (let round = 0; round < 8; round++) {
+        const calls: [string, unknown][] = [];
+        for (let i = 0; i < 15; i++) {
+          calls.push(['read_file', { path: 'f' }]);
+          calls.push(['read_file', { path: 'f', limit: 1 }]);
+          calls.push(i % 2 === 0
+            ? ['edit_file', { path: 'f', old_text: 'token', new_text: 'TOKEN' }]
+            : ['edit_file', { path: 'f', old_text: 'TOKEN', new_text: 'token' }]);
+        }
+        results.push(...await Promise.all(calls.map(async ([tool, args]) => ({ call: `${tool} ${JSON.stringify(args)}`, out: await run(tool, args) }))));
+      }
+    } finally {
+      expect(await swapper.stop()).toBeGreaterThan(0);
+    }
+    const leaked = results.filter(({ out }) => JSON.stringify(out.result).includes('OUTSIDE'));
+    expect.soft(leaked.map((l) => l.call), `${leaked.length} of ${results.length} calls saw outside content`).toEqual([]);
+    expect.soft(await snapshot(outside)).toEqual(OUTSIDE_FILES);
+    expect.soft(Object.entries(await snapshot(ws)).filter(([, content]) => content.includes('OUTSIDE'))).toEqual([]);
+    expect(results.some(({ out }) => !out.isError && typeof out.result === 'string' && out.result.startsWith('inside'))).toBe(true);
+  });
+});
+
+describe('symlinks inside the workspace, followed by the walk itself', () => {
+  it('follows an absolute symlink that names a place in the workspace', async () => {
+    await mkdir(join(ws, 'real'));
+    await writeFile(join(ws, 'real/f.txt'), 'via absolute link\n');
+    await symlink(join(ws, 'real'), join(ws, 'abs'));
+    expect(await run('read_file', { path: 'abs/f.txt' })).toEqual({ isError: false, result: 'via absolute link\n' });
+    expect((await run('write_file', { path: 'abs/g.txt', content: 'x' })).isError).toBe(false);
+    expect(await readFile(join(ws, 'real/g.txt'), 'utf8')).toBe('x');
+  });
+
+  it('follows ".." in a link target back up through the directories it came through', async () => {
+    await mkdir(join(ws, 'sub'));
+    await writeFile(join(ws, 'top.txt'), 'top\n');
+    await symlink('..', join(ws, 'sub/up'));
+    expect(await run('read_file', { path: 'sub/up/top.txt' })).toEqual({ isError: false, result: 'top\n' });
+    const listing = await run('list_files', { path: 'sub/up' });
+    expect(listing.isError).toBe(false);
+    expect((listing.result as { entries: { path: string }[] }).entries.map((e) => e.path)).toEqual(['sub/up/sub', 'sub/up/top.txt']);
+  });
+
+  it('refuses a link target that climbs above the workspace, even one that comes back in', async () => {
+    await writeFile(join(ws, 'a.txt'), 'a\n');
+    await symlink(`../chat-${n}/a.txt`, join(ws, 'round-trip'));
+    expect((await run('read_file', { path: 'round-trip' })).result).toMatch(/"round-trip" leads outside the workspace through a symbolic link/);
+  });
+
+  it('writes through a dangling in-workspace link, creating the missing directories of its target', async () => {
+    await symlink('made/here.txt', join(ws, 'later'));
+    expect(await run('write_file', { path: 'later', content: 'made\n' })).toEqual({ isError: false, result: 'Created "later" (5 bytes).' });
+    expect(await readFile(join(ws, 'made/here.txt'), 'utf8')).toBe('made\n');
+    expect((await lstat(join(ws, 'later'))).isSymbolicLink()).toBe(true);
+  });
+
+  it('creates new files readable by the worker only (0600), missing parents included', async () => {
+    expect((await run('write_file', { path: 'new/dir/file.txt', content: 'x' })).isError).toBe(false);
+    expect((await stat(join(ws, 'new/dir/file.txt'))).mode & 0o777).toBe(0o600);
   });
 });
 

@@ -70,7 +70,9 @@ export async function withEntry<T>(root: string, input: string, opts: EntryOptio
       ...found,
       openFile: async () => {
         if (found.name === undefined) throw new ToolError(`${JSON.stringify(display)} is a directory.`);
-        const handle = await open(at(found.dir, found.name), READ_FLAGS);
+        const handle = await open(at(found.dir, found.name), READ_FLAGS).catch((err: unknown) => {
+          throw codeOf(err) === 'ELOOP' ? changed(display) : err;
+        });
         toClose.push(handle);
         const st = await handle.stat();
         if (!st.isFile()) throw new ToolError(`${JSON.stringify(display)} is not a regular file.`);
@@ -79,7 +81,9 @@ export async function withEntry<T>(root: string, input: string, opts: EntryOptio
       },
       openDir: async () => {
         if (found.name === undefined) return found.dir;
-        const handle = await open(at(found.dir, found.name), DIR_FLAGS);
+        const handle = await open(at(found.dir, found.name), DIR_FLAGS).catch((err: unknown) => {
+          throw codeOf(err) === 'ELOOP' || codeOf(err) === 'ENOTDIR' ? changed(display) : err;
+        });
         toClose.push(handle);
         return handle;
       },
@@ -91,6 +95,10 @@ export async function withEntry<T>(root: string, input: string, opts: EntryOptio
     await Promise.all(toClose.map((h) => h.close()));
   }
 }
+
+/** The entry was found as one thing and, by the time it was opened, was another (say, a symlink). */
+const changed = (display: string): ToolError =>
+  new ToolError(`${JSON.stringify(display)} was replaced while it was being opened (another process is changing it); try again.`);
 
 /**
  * A hard link is a second name for the same file, and nothing tells where the other names are:
@@ -201,11 +209,16 @@ async function walk(root: string, rootDir: FileHandle, components: string[], sho
         // O_NOFOLLOW refused a symlink (ENOTDIR/ELOOP), or a file is in the way, or nothing is there.
         const st = await lstatOrMissing(at(dir, name));
         if (st === undefined) {
-          if (opts.createParents !== true) throw err;
-          await mkdir(at(dir, name)).catch((e: unknown) => {
-            if (codeOf(e) !== 'EEXIST') throw e;
-          });
-          again(name);
+          if (code !== 'ENOENT') {
+            again(name); // there was something a moment ago: look again
+          } else if (opts.createParents !== true) {
+            throw err;
+          } else {
+            await mkdir(at(dir, name)).catch((e: unknown) => {
+              if (codeOf(e) !== 'EEXIST') throw e;
+            });
+            again(name);
+          }
         } else if (st.isSymbolicLink()) {
           if (!(await follow(dir, name))) again(name);
         } else if (st.isDirectory()) {
