@@ -202,6 +202,18 @@ describe('symlinks inside the workspace, followed by the walk itself', () => {
     expect((await lstat(join(ws, 'later'))).isSymbolicLink()).toBe(true);
   });
 
+  it('creates many missing parent directories at once', async () => {
+    const deep = `${Array.from({ length: 40 }, (_, i) => `d${i}`).join('/')}/leaf.txt`;
+    expect(await run('write_file', { path: deep, content: 'deep' })).toEqual({ isError: false, result: `Created "${deep}" (4 bytes).` });
+    expect(await readFile(join(ws, deep), 'utf8')).toBe('deep');
+  });
+
+  it('refuses a path longer than the kernel would take', async () => {
+    const out = await run('write_file', { path: 'a/'.repeat(2100) + 'f', content: 'x' });
+    expect(out).toEqual({ isError: true, result: expect.stringMatching(/^Path is too long: \d+ bytes with the workspace directory; at most 4095 are allowed\.$/) });
+    expect(await readdir(ws)).toEqual([]);
+  });
+
   it('creates new files readable by the worker only (0600), missing parents included', async () => {
     expect((await run('write_file', { path: 'new/dir/file.txt', content: 'x' })).isError).toBe(false);
     expect((await stat(join(ws, 'new/dir/file.txt'))).mode & 0o777).toBe(0o600);

@@ -112,6 +112,8 @@ function refuseHardLinks(st: Stats, display: string): void {
     '(e.g. `cp FILE FILE.copy && mv FILE.copy FILE`).');
 }
 
+const PATH_MAX = 4096;
+
 /** Returns the display path; refuses what is wrong with the string itself. */
 function checkLexically(root: string, input: string): string {
   const shown = JSON.stringify(input);
@@ -121,6 +123,11 @@ function checkLexically(root: string, input: string): string {
     throw new ToolError(`Path ${shown} is absolute; paths must be relative to the workspace directory (e.g. "src/index.ts").`);
   }
   const lexical = resolve(root, input);
+  // The kernel's limit for a whole path. The walk opens one component at a time, so nothing else
+  // would bound how many directories (and open handles) one call goes through.
+  if (Buffer.byteLength(lexical) >= PATH_MAX) {
+    throw new ToolError(`Path is too long: ${Buffer.byteLength(lexical)} bytes with the workspace directory; at most ${PATH_MAX - 1} are allowed.`);
+  }
   if (!isInside(root, lexical)) {
     throw new ToolError(`Path ${shown} is outside the workspace; ".." may not leave the workspace directory.`);
   }
@@ -133,7 +140,7 @@ export function isInside(root: string, p: string): boolean {
 }
 
 const MAX_LINK_HOPS = 40;
-/** How often one walk starts a component over because it changed under it (a concurrent swap). */
+/** How often the walk looks at one component again because it changed under it (a concurrent swap). */
 const MAX_RETRIES = 20;
 
 interface Found { dir: FileHandle; name: string | undefined; stat: Stats | undefined }
@@ -202,6 +209,7 @@ async function walk(root: string, rootDir: FileHandle, components: string[], sho
       }
       try {
         chain.push(await open(at(dir, name), DIR_FLAGS));
+        retries = 0; // the budget is per component: a long path of missing directories is no race
         continue;
       } catch (err) {
         const code = codeOf(err);
