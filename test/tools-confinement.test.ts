@@ -1,7 +1,7 @@
 // The file tools against a workspace that changes under them: a process swapping a directory for a
 // symlink that leads outside, and hard links to files outside. Real directories, a real process.
 import { spawn } from 'node:child_process';
-import { link, lstat, mkdir, mkdtemp, readdir, readFile, realpath, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, link, lstat, mkdir, mkdtemp, readdir, readFile, realpath, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -212,6 +212,16 @@ describe('symlinks inside the workspace, followed by the walk itself', () => {
     const out = await run('write_file', { path: 'a/'.repeat(2100) + 'f', content: 'x' });
     expect(out).toEqual({ isError: true, result: expect.stringMatching(/^Path is too long: \d+ bytes with the workspace directory; at most 4095 are allowed\.$/) });
     expect(await readdir(ws)).toEqual([]);
+  });
+
+  it('keeps the permission bits of a file it overwrites, but never setuid, setgid or sticky', async () => {
+    await writeFile(join(ws, 'tool'), '#!/bin/sh\n');
+    await chmod(join(ws, 'tool'), 0o7755);
+    expect((await run('write_file', { path: 'tool', content: '#!/bin/sh\necho hi\n' })).isError).toBe(false);
+    expect((await stat(join(ws, 'tool'))).mode & 0o7777).toBe(0o755);
+    await chmod(join(ws, 'tool'), 0o6750);
+    expect((await run('edit_file', { path: 'tool', old_text: 'hi', new_text: 'ho' })).isError).toBe(false);
+    expect((await stat(join(ws, 'tool'))).mode & 0o7777).toBe(0o750);
   });
 
   it('creates new files readable by the worker only (0600), missing parents included', async () => {

@@ -22,7 +22,10 @@ export async function writeFileAtomic(entry: Entry, content: string): Promise<{ 
     const handle = await open(at(dir, tmp), CREATE_FLAGS, 0o600);
     try {
       await handle.writeFile(content, 'utf8');
-      if (stat !== undefined) await handle.chmod(stat.mode & 0o7777);
+      // Permission bits only: the new file belongs to the worker's user, so a setuid bit copied from
+      // whatever was there (a command's own file, a hard link to a system binary) would make the
+      // model's content run with the worker's rights.
+      if (stat !== undefined) await handle.chmod(stat.mode & 0o777);
       await handle.sync();
     } finally {
       await handle.close();
