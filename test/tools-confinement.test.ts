@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { chmod, link, lstat, mkdir, mkdtemp, readdir, readFile, realpath, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { defaultToolLimits, ensureWorkspace, runTool } from '../src/tools/index.ts';
 import type { ToolOutcome } from '../src/tools/index.ts';
 
@@ -272,5 +272,22 @@ describe('hard links to files outside the workspace', () => {
     await symlink('hl.txt', join(ws, 'alias'));
     expect((await lstat(join(ws, 'alias'))).isSymbolicLink()).toBe(true);
     expect((await run('read_file', { path: 'alias' })).result).toMatch(/has 2 hard links/);
+  });
+});
+
+describe('without Linux /proc', () => {
+  it('a file tool call says what is missing instead of failing obscurely', async () => {
+    const platform = Object.getOwnPropertyDescriptor(process, 'platform')!;
+    vi.resetModules(); // a fresh copy of the tools, which has not checked /proc yet
+    const fresh = await import('../src/tools/index.ts');
+    Object.defineProperty(process, 'platform', { ...platform, value: 'darwin' });
+    try {
+      const out = await fresh.runTool('list_files', {}, { workspaceDir: ws, signal: new AbortController().signal, limits: defaultToolLimits });
+      expect(out).toEqual({ isError: true, result: expect.stringContaining("Parley's file tools need Linux with /proc mounted") });
+    } finally {
+      Object.defineProperty(process, 'platform', platform);
+    }
+    // Checked again on the next call, not remembered as broken.
+    expect((await fresh.runTool('list_files', {}, { workspaceDir: ws, signal: new AbortController().signal, limits: defaultToolLimits })).isError).toBe(false);
   });
 });
