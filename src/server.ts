@@ -20,7 +20,7 @@ function devSecret(config: Config, file: string, make: () => string): string {
   return value;
 }
 
-async function runDev(config: Config, stops: Stop[]): Promise<void> {
+async function runDev(config: Config, stops: Stop[], fatal: () => Promise<void>): Promise<void> {
   fs.mkdirSync(config.dataDir, { recursive: true });
   // Dev-only modules load lazily: `parley api`/`parley worker` never pull them in.
   const { startEmbeddedPostgres } = await import('./dev/postgres.ts');
@@ -44,6 +44,12 @@ async function runDev(config: Config, stops: Stop[]): Promise<void> {
       uiPort: config.temporalUiPort,
       // The CLI's default address, so `temporal workflow signal ...` reaches it without flags.
       port: 7233,
+      onNotice: (m) => console.log(m),
+      // Without Temporal no turn can run: say so in one line and stop, rather than retrying quietly.
+      onUnexpectedExit: (how) => {
+        console.error(`The Temporal dev server ${how}; Parley cannot run turns without it. Stopping.`);
+        void fatal();
+      },
     });
     stops.push(temporal.stop);
     config.temporalAddress = temporal.address;
@@ -75,19 +81,19 @@ export async function runServerCommand(command: string): Promise<void> {
   const config = loadConfig();
   const stops: Stop[] = [];
   let stopping = false;
-  const shutdown = async (signal: string) => {
+  const shutdown = async (signal: string, exitCode = 0) => {
     if (stopping) return;
     stopping = true;
-    console.log(`${signal}: shutting down`);
+    if (signal) console.log(`${signal}: shutting down`);
     for (const stop of stops.reverse()) await stop().catch((err) => console.error(err));
-    process.exit(0);
+    process.exit(exitCode);
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 
   switch (command) {
     case 'dev':
-      await runDev(config, stops);
+      await runDev(config, stops, () => shutdown('', 1));
       break;
     case 'api': {
       requireExternal(config, 'api');
