@@ -11,13 +11,13 @@ export const SERVER_COMMANDS = new Set(['dev', 'api', 'worker']);
 type Stop = () => Promise<void>;
 
 /** A secret kept in the data dir so a dev install survives restarts without configuration. */
-function devSecret(config: Config, file: string, make: () => string): string {
+function devSecret(config: Config, file: string, make: () => string): { value: string; created: boolean } {
   const p = path.join(config.dataDir, file);
-  if (fs.existsSync(p)) return fs.readFileSync(p, 'utf8').trim();
+  if (fs.existsSync(p)) return { value: fs.readFileSync(p, 'utf8').trim(), created: false };
   const value = make();
   fs.mkdirSync(config.dataDir, { recursive: true });
   fs.writeFileSync(p, value + '\n', { mode: 0o600 });
-  return value;
+  return { value, created: true };
 }
 
 async function runDev(config: Config, stops: Stop[], fatal: () => Promise<void>): Promise<void> {
@@ -55,8 +55,15 @@ async function runDev(config: Config, stops: Stop[], fatal: () => Promise<void>)
     config.temporalAddress = temporal.address;
     uiUrl = temporal.uiUrl;
   }
-  config.secretKey ??= devSecret(config, 'secret.key', () => crypto.randomBytes(32).toString('base64url'));
-  config.adminToken ??= devSecret(config, 'admin.token', () => `prl_${crypto.randomBytes(24).toString('base64url')}`);
+  config.secretKey ??= devSecret(config, 'secret.key', () => crypto.randomBytes(32).toString('base64url')).value;
+  const tokenFile = path.join(config.dataDir, 'admin.token');
+  let adminLine = 'from PARLEY_ADMIN_TOKEN';
+  if (!config.adminToken) {
+    const token = devSecret(config, 'admin.token', () => `prl_${crypto.randomBytes(24).toString('base64url')}`);
+    config.adminToken = token.value;
+    // Shown once, when it is made: terminals and their scrollback are logged and shared.
+    adminLine = token.created ? `${token.value}   (new; kept in ${tokenFile})` : `in ${tokenFile}`;
+  }
 
   const services = openServices({ ...config, databaseUrl: config.databaseUrl });
   stops.push(services.close);
@@ -67,7 +74,7 @@ async function runDev(config: Config, stops: Stop[], fatal: () => Promise<void>)
   stops.push(api.close);
   console.log(`Parley is running.
   API:          ${api.url}/api/v1   (docs: ${api.url}/api/v1/docs)
-  Admin token:  ${config.adminToken}   (kept in ${path.join(config.dataDir, 'admin.token')} unless PARLEY_ADMIN_TOKEN is set)
+  Admin token:  ${adminLine}
   Temporal UI:  ${uiUrl ?? `(external Temporal at ${config.temporalAddress})`}
   PostgreSQL:   ${config.databaseUrl.replace(/:[^:@/]+@/, ':***@')}`);
 }
