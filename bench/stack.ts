@@ -12,6 +12,7 @@ import pg from 'pg';
 import type { ActivityDeps } from '../src/activities/index.ts';
 import { loadConfig, type Config } from '../src/config.ts';
 import { migrate } from '../src/db/migrate.ts';
+import { deploymentId } from '../src/db/reconcile.ts';
 import { startEmbeddedPostgres } from '../src/dev/postgres.ts';
 import { freePort } from '../src/dev/ports.ts';
 import { startTemporalDevServer } from '../src/dev/temporal.ts';
@@ -176,7 +177,10 @@ export async function startStack(opts: Options, log: (msg: string) => void, parl
     const interrupts = new InterruptRegistry(databaseUrl);
     await interrupts.start();
     stops.push(() => interrupts.stop());
-    const activityDeps: ActivityDeps = { config, pool: services.pool, events: services.events, interrupts, providerFor: providerResolver(services) };
+    const activityDeps: ActivityDeps = {
+      config, pool: services.pool, events: services.events, interrupts, providerFor: providerResolver(services),
+      deploymentId: await deploymentId(services.pool),
+    };
     const connection = await Connection.connect({ address: temporalServer.address });
     stops.push(() => connection.close());
     const temporal = new Client({ connection });

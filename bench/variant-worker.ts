@@ -24,6 +24,7 @@ import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } 
 import { createActivities } from '../src/activities/index.ts';
 import { loadConfig, type Config } from '../src/config.ts';
 import { migrate } from '../src/db/migrate.ts';
+import { deploymentId } from '../src/db/reconcile.ts';
 import { openServices, providerResolver } from '../src/runtime.ts';
 import { InterruptRegistry } from '../src/worker/interrupts.ts';
 import { bundleWorkflowsInChild } from '../src/worker/bundle-workflows.ts';
@@ -66,7 +67,10 @@ async function main(): Promise<void> {
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
   const interrupts = new InterruptRegistry(config.databaseUrl);
   await interrupts.start();
-  const activities = createActivities({ config, pool: services.pool, events: services.events, interrupts, providerFor: providerResolver(services) });
+  const activities = createActivities({
+    config, pool: services.pool, events: services.events, interrupts, providerFor: providerResolver(services),
+    deploymentId: await deploymentId(services.pool),
+  });
   const int = (k: string) => {
     if (!variant.has(k)) return null;
     const value = Number(variant.get(k));

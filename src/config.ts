@@ -44,6 +44,11 @@ export interface Config {
   summaryTimeoutMs: number;
   toolLimits: { executeTimeoutMs: number; executeMaxTimeoutMs: number; outputCapBytes: number };
   bodyLimitBytes: number;
+  /**
+   * Between the reconciler's passes (src/chats/reconciler.ts): how soon a chat left without a running
+   * workflow (e.g. saved while Temporal was down) is started again.
+   */
+  reconcileIntervalMs: number;
   /** Requests per minute per token (per IP without one); 0 disables rate limiting. */
   rateLimitPerMinute: number;
   logLevel: string;
@@ -130,6 +135,7 @@ export function loadConfig(env: Env = process.env): Config {
       executeMaxTimeoutMs: int('PARLEY_EXECUTE_MAX_TIMEOUT_MS', 600_000, 100, 24 * 3_600_000),
       outputCapBytes: 32 * 1024,
     },
+    reconcileIntervalMs: int('PARLEY_RECONCILE_INTERVAL_MS', 5_000, 100, 3_600_000),
     bodyLimitBytes: int('PARLEY_BODY_LIMIT_BYTES', 1024 * 1024, 1024, 100 * 1024 * 1024),
     rateLimitPerMinute: int('PARLEY_RATE_LIMIT_PER_MINUTE', 600, 0, 1_000_000),
     logLevel: str('LOG_LEVEL')?.toLowerCase() ?? 'info',

@@ -1,13 +1,15 @@
 // Wiring of Parley's processes. `parley api`, `parley worker`, `parley dev` and the integration
 // tests all build their processes through these functions, so tests run the production wiring.
 import { ApplicationFailure } from '@temporalio/activity';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type ConnectionLike } from '@temporalio/client';
 import type * as TemporalWorkerSdk from '@temporalio/worker';
 import type { LogLevel, Worker } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
 import { HttpError } from './api/errors.ts';
 import type { Config } from './config.ts';
+import { createReconciler, type Reconciler } from './chats/reconciler.ts';
 import { createSecretBox } from './crypto/secrets.ts';
+import { deploymentId } from './db/reconcile.ts';
 import { migrate } from './db/migrate.ts';
 import { createPool, type Pool } from './db/pool.ts';
 import { ensureAdmin } from './db/users.ts';
@@ -17,7 +19,7 @@ import { createPgEventLog } from './events/pg-event-log.ts';
 import type { EventLog } from './events/types.ts';
 import { createProvider } from './providers/index.ts';
 import type { LlmProvider } from './providers/types.ts';
-import { createChatWorkflows } from './temporal/chat-workflows.ts';
+import { createChatWorkflows, type ChatWorkflows } from './temporal/chat-workflows.ts';
 import { InterruptRegistry } from './worker/interrupts.ts';
 import type { ParleyWorkerOptions } from './worker/worker.ts';
 
@@ -72,6 +74,37 @@ export function providerResolver(services: Services) {
   };
 }
 
+/** Chats the reconciler looks at per pass (each one at most a describe and a signal-with-start). */
+const RECONCILE_BATCH = 200;
+
+/**
+ * The reconciler of this process: every API and worker process runs one, and an advisory lock lets
+ * one pass run at a time across all of them.
+ */
+function startReconciler(services: Services, workflows: ChatWorkflows): Reconciler {
+  const { config } = services;
+  let lastError = '';
+  const reconciler = createReconciler({
+    pool: services.pool,
+    workflows,
+    intervalMs: config.reconcileIntervalMs,
+    batchSize: RECONCILE_BATCH,
+    // Said once per distinct failure, not every few seconds while Temporal stays down.
+    onError: (err) => {
+      const message = err instanceof Error ? err.message : String(err);
+      if (message !== lastError && config.logLevel !== 'silent') console.error(`reconciler: ${message} (retrying every ${config.reconcileIntervalMs} ms)`);
+      lastError = message;
+    },
+    onWake: () => { lastError = ''; },
+  });
+  reconciler.start();
+  return reconciler;
+}
+
+function chatWorkflowsOf(connection: ConnectionLike, config: Config, deployment: string): ChatWorkflows {
+  return createChatWorkflows(new Client({ connection, namespace: config.temporalNamespace }), config.taskQueue, deployment);
+}
+
 let runtimeInstalled = false;
 /** The SDK's process-wide runtime, logging at Parley's level (it can only be set up once). */
 function installTemporalRuntime(level: string, { Runtime, DefaultLogger }: typeof TemporalWorkerSdk): void {
@@ -107,17 +140,20 @@ export async function startWorker(
   const connection = await sdk.NativeConnection.connect({ address: config.temporalAddress! });
   const interrupts = new InterruptRegistry(services.databaseUrl);
   await interrupts.start();
+  const deployment = await deploymentId(services.pool);
   const worker = await createParleyWorker({
     connection,
     namespace: config.temporalNamespace,
     taskQueue: config.taskQueue,
     maxActivities: config.workerMaxActivities,
-    deps: { config, pool: services.pool, events: services.events, interrupts, providerFor: providerResolver(services) },
+    deps: { config, pool: services.pool, events: services.events, interrupts, providerFor: providerResolver(services), deploymentId: deployment },
     shutdownGraceMs: config.shutdownGraceMs,
     ...(config.workflowBundlePath ? { workflowBundle: { codePath: config.workflowBundlePath } } : {}),
     ...opts,
   });
+  const reconciler = startReconciler(services, chatWorkflowsOf(connection, config, deployment));
   const done = worker.run().finally(async () => {
+    await reconciler.stop();
     await interrupts.stop();
     await connection.close();
   });
@@ -140,7 +176,7 @@ export interface RunningApi {
 export async function startApi(services: Services, opts: { port?: number; host?: string } = {}): Promise<RunningApi> {
   const { config } = services;
   const connection = await Connection.connect({ address: config.temporalAddress! });
-  const client = new Client({ connection, namespace: config.temporalNamespace });
+  const workflows = chatWorkflowsOf(connection, config, await deploymentId(services.pool));
   const hub = createPgEventHub(services.databaseUrl, services.events, {
     // Lost LISTEN connections are repaired by the hub; still, an operator should see them.
     onError: (err) => { if (config.logLevel !== 'silent') console.error('event hub:', err); },
@@ -152,16 +188,18 @@ export async function startApi(services: Services, opts: { port?: number; host?:
     pool: services.pool,
     events: services.events,
     hub,
-    workflows: createChatWorkflows(client, config.taskQueue),
+    workflows,
     temporalHealth: async () => { await connection.healthService.check({}); },
   }, {
     rateLimit: config.rateLimitPerMinute > 0 ? { max: config.rateLimitPerMinute, timeWindowMs: 60_000 } : false,
   });
   const address = await app.listen({ port: opts.port ?? config.port, host: opts.host ?? config.host });
+  const reconciler = startReconciler(services, workflows);
   return {
     app,
     url: address.replace('0.0.0.0', '127.0.0.1'),
     close: async () => {
+      await reconciler.stop();
       await app.close();
       await hub.stop();
       await connection.close();

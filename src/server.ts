@@ -11,16 +11,16 @@ export const SERVER_COMMANDS = new Set(['dev', 'api', 'worker']);
 type Stop = () => Promise<void>;
 
 /** A secret kept in the data dir so a dev install survives restarts without configuration. */
-function devSecret(config: Config, file: string, make: () => string): string {
+function devSecret(config: Config, file: string, make: () => string): { value: string; created: boolean } {
   const p = path.join(config.dataDir, file);
-  if (fs.existsSync(p)) return fs.readFileSync(p, 'utf8').trim();
+  if (fs.existsSync(p)) return { value: fs.readFileSync(p, 'utf8').trim(), created: false };
   const value = make();
   fs.mkdirSync(config.dataDir, { recursive: true });
   fs.writeFileSync(p, value + '\n', { mode: 0o600 });
-  return value;
+  return { value, created: true };
 }
 
-async function runDev(config: Config, stops: Stop[]): Promise<void> {
+async function runDev(config: Config, stops: Stop[], fatal: () => Promise<void>): Promise<void> {
   fs.mkdirSync(config.dataDir, { recursive: true });
   // Dev-only modules load lazily: `parley api`/`parley worker` never pull them in.
   const { startEmbeddedPostgres } = await import('./dev/postgres.ts');
@@ -44,13 +44,26 @@ async function runDev(config: Config, stops: Stop[]): Promise<void> {
       uiPort: config.temporalUiPort,
       // The CLI's default address, so `temporal workflow signal ...` reaches it without flags.
       port: 7233,
+      onNotice: (m) => console.log(m),
+      // Without Temporal no turn can run: say so in one line and stop, rather than retrying quietly.
+      onUnexpectedExit: (how) => {
+        console.error(`The Temporal dev server ${how}; Parley cannot run turns without it. Stopping.`);
+        void fatal();
+      },
     });
     stops.push(temporal.stop);
     config.temporalAddress = temporal.address;
     uiUrl = temporal.uiUrl;
   }
-  config.secretKey ??= devSecret(config, 'secret.key', () => crypto.randomBytes(32).toString('base64url'));
-  config.adminToken ??= devSecret(config, 'admin.token', () => `prl_${crypto.randomBytes(24).toString('base64url')}`);
+  config.secretKey ??= devSecret(config, 'secret.key', () => crypto.randomBytes(32).toString('base64url')).value;
+  const tokenFile = path.join(config.dataDir, 'admin.token');
+  let adminLine = 'from PARLEY_ADMIN_TOKEN';
+  if (!config.adminToken) {
+    const token = devSecret(config, 'admin.token', () => `prl_${crypto.randomBytes(24).toString('base64url')}`);
+    config.adminToken = token.value;
+    // Shown once, when it is made: terminals and their scrollback are logged and shared.
+    adminLine = token.created ? `${token.value}   (new; kept in ${tokenFile})` : `in ${tokenFile}`;
+  }
 
   const services = openServices({ ...config, databaseUrl: config.databaseUrl });
   stops.push(services.close);
@@ -61,7 +74,7 @@ async function runDev(config: Config, stops: Stop[]): Promise<void> {
   stops.push(api.close);
   console.log(`Parley is running.
   API:          ${api.url}/api/v1   (docs: ${api.url}/api/v1/docs)
-  Admin token:  ${config.adminToken}   (kept in ${path.join(config.dataDir, 'admin.token')} unless PARLEY_ADMIN_TOKEN is set)
+  Admin token:  ${adminLine}
   Temporal UI:  ${uiUrl ?? `(external Temporal at ${config.temporalAddress})`}
   PostgreSQL:   ${config.databaseUrl.replace(/:[^:@/]+@/, ':***@')}`);
 }
@@ -75,19 +88,19 @@ export async function runServerCommand(command: string): Promise<void> {
   const config = loadConfig();
   const stops: Stop[] = [];
   let stopping = false;
-  const shutdown = async (signal: string) => {
+  const shutdown = async (signal: string, exitCode = 0) => {
     if (stopping) return;
     stopping = true;
-    console.log(`${signal}: shutting down`);
+    if (signal) console.log(`${signal}: shutting down`);
     for (const stop of stops.reverse()) await stop().catch((err) => console.error(err));
-    process.exit(0);
+    process.exit(exitCode);
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 
   switch (command) {
     case 'dev':
-      await runDev(config, stops);
+      await runDev(config, stops, () => shutdown('', 1));
       break;
     case 'api': {
       requireExternal(config, 'api');

@@ -17,13 +17,13 @@ import { runPlainTurns } from '../plain-loop.ts';
 import type { BenchChat, Stack } from '../stack.ts';
 import { median } from '../stats.ts';
 
-const noWake: ChatWorkflows = { wake: async () => {}, interrupt: async () => false, cancel: async () => false };
+const noWake: ChatWorkflows = { wake: async () => {}, interrupt: async () => false, cancel: async () => false, isRunning: async () => false };
 
 export async function overheadFigures(stack: Stack): Promise<Figure[]> {
   const { opts, services, config, activityDeps } = stack;
   const steps = opts.overhead.steps;
   const content = directiveMessage({ tools: steps - 1, tokens: 1 });
-  const temporalWorkflows = createChatWorkflows(stack.temporal, config.taskQueue);
+  const temporalWorkflows = createChatWorkflows(stack.temporal, config.taskQueue, activityDeps.deploymentId);
   const maxChats = Math.max(...opts.overhead.levels.map(opts.chatsAt));
   const floorRun = stack.floor!;
   stack.log(`overhead: ${maxChats} chats, ${steps}-step tool turns, Temporal vs plain loop`);

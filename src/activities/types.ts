@@ -10,7 +10,12 @@ export interface AdvanceChatInput {
   finished?: { turn: number; outcome: TurnOutcome; error?: ErrorInfo };
   /** False when the workflow is ending (cancelled): settle only. */
   startNext: boolean;
+  /** The workflow's deployment (ChatWorkflowInput.deployment): checked before anything is read. */
+  deployment?: string;
 }
+
+/** ApplicationFailure type of advanceChat meeting a chat of another deployment. */
+export const WRONG_DEPLOYMENT = 'wrong_deployment';
 
 export interface TurnSettings {
   maxSteps: number;

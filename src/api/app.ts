@@ -8,7 +8,7 @@ import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/typ
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { bearerToken, registerAuth } from './auth.ts';
 import type { ApiDeps } from './deps.ts';
-import { HttpError, type ErrorBody } from './errors.ts';
+import { HttpError, type ErrorBody, type ErrorDetails } from './errors.ts';
 import { chatRoutes } from './routes/chats.ts';
 import { editRoutes } from './routes/edit.ts';
 import { forkRoutes } from './routes/fork.ts';
@@ -35,7 +35,7 @@ export interface ApiOptions {
 
 const DEFAULT_RATE_LIMIT = { max: 600, timeWindowMs: 60_000 };
 
-const errorBody = (code: string, message: string): ErrorBody => ({ error: { code, message } });
+const errorBody = (code: string, message: string, details: ErrorDetails = {}): ErrorBody => ({ error: { code, message, ...details } });
 
 /** Maps fastify's own client errors (body parsing, validation) to the API's error codes. */
 const FASTIFY_ERRORS: Record<string, { status: number; code: string; message?: (err: FastifyError, limit: number) => string }> = {
@@ -50,7 +50,7 @@ function handleError(bodyLimit: number) {
   return (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     if (err instanceof HttpError) {
       if (err.statusCode >= 500) request.log.warn({ err: err.cause ?? err }, err.message);
-      return reply.code(err.statusCode).headers(err.headers).send(errorBody(err.code, err.message));
+      return reply.code(err.statusCode).headers(err.headers).send(errorBody(err.code, err.message, err.details));
     }
     if (err.validation) return reply.code(400).send(errorBody('bad_request', err.message));
     const known = err.code ? FASTIFY_ERRORS[err.code] : undefined;

@@ -1,16 +1,21 @@
 /** The one error shape every API error uses: `{error: {code, message}}`. */
-export interface ErrorBody { error: { code: string; message: string } }
+export interface ErrorBody { error: { code: string; message: string } & ErrorDetails }
+
+/** Ids an error response names besides its message, e.g. the chat a 503 saved before Temporal failed. */
+export interface ErrorDetails { chatId?: string; messageId?: string; queuedMessageId?: string }
 
 export class HttpError extends Error {
   readonly statusCode: number;
   readonly code: string;
   readonly headers: Record<string, string>;
-  constructor(statusCode: number, code: string, message: string, headers: Record<string, string> = {}) {
+  readonly details: ErrorDetails;
+  constructor(statusCode: number, code: string, message: string, headers: Record<string, string> = {}, details: ErrorDetails = {}) {
     super(message);
     this.name = 'HttpError';
     this.statusCode = statusCode;
     this.code = code;
     this.headers = headers;
+    this.details = details;
   }
 }
 

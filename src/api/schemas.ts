@@ -9,13 +9,27 @@ const DateTime = Type.String({ format: 'date-time' });
 const AnyObject = Type.Record(Type.String(), Type.Unknown());
 
 export const ErrorBody = Type.Object({
-  error: Type.Object({ code: Type.String(), message: Type.String() }),
+  error: Type.Object({
+    code: Type.String(),
+    message: Type.String(),
+    chatId: Type.Optional(Type.String({ description: 'The chat this request saved, when it failed afterwards (503)' })),
+    messageId: Type.Optional(Type.String({ description: 'The message this request saved, when it failed afterwards (503)' })),
+    queuedMessageId: Type.Optional(Type.String({ description: 'The queued message this request saved, when it failed afterwards (503)' })),
+  }),
 }, { description: 'Every error response has this shape.' });
 
 /** Spread into a route's `response` so every error is documented with the one error shape. */
 export const errorResponses = { '4xx': ErrorBody, '5xx': ErrorBody };
 
 export const IdParams = Type.Object({ id: Type.String() });
+
+/** Headers of the requests that create something: a retry with the same key is not done twice. */
+export const IdempotencyHeaders = Type.Object({
+  'idempotency-key': Type.Optional(Type.String({
+    description: 'Makes a retry safe: the same key and body within 24 h return the first response instead of doing it again; ' +
+      'the same key with another request answers 422. A UUID per request is a good key.',
+  })),
+});
 
 export const Role = Type.Enum(['admin', 'member']);
 

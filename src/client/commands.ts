@@ -262,8 +262,8 @@ async function runChat(ctx: Context): Promise<number> {
   const control = new InterruptControl(api, renderer);
   control.install();
   try {
-    const { chat, message } = await api.request<{ chat: { id: string }; message: { id: string } }>(
-      'POST', '/chats', { content, ...(modelId ? { modelId } : {}) },
+    const { chat, message } = await api.create<{ chat: { id: string }; message: { id: string } }>(
+      '/chats', { content, ...(modelId ? { modelId } : {}) },
     );
     ctx.io.err.write(`chat ${chat.id} (continue it with: parley send ${chat.id} "...")\n`);
     control.setChat(chat.id);
@@ -287,7 +287,7 @@ async function runSend(ctx: Context): Promise<number> {
     const stream = await openChatStream(api, chatId!, { onReconnect: reconnectNotice(renderer) });
     let res: { queued: boolean; message?: { id: string }; queuedMessage?: { id: string } };
     try {
-      res = await api.request('POST', `/chats/${encodeURIComponent(chatId!)}/messages`, { content });
+      res = await api.create(`/chats/${encodeURIComponent(chatId!)}/messages`, { content });
     } catch (err) {
       stream.close();
       throw err;

@@ -8,7 +8,9 @@
 // of truth, and a lost wake is repaired by the next one.
 import { randomUUID } from 'node:crypto';
 import type { ApiDeps } from '../api/deps.ts';
-import { badRequest, conflict, HttpError, notFound } from '../api/errors.ts';
+import { badRequest, conflict, HttpError, notFound, type ErrorDetails } from '../api/errors.ts';
+import { checkIdempotency, remember } from '../chats/idempotency.ts';
+import type { IdempotencyClaim } from './idempotency.ts';
 import type { EventLog } from '../events/types.ts';
 import { notifyInterrupt } from '../worker/interrupts.ts';
 import type { ChatStatus, Message, QueuedMessage } from '../shared/types.ts';
@@ -35,15 +37,18 @@ export function defaultTitle(content: string): string {
 }
 
 /**
- * Calls Temporal, turning any failure into a 503. Used after commit: the data is stored either way,
- * and the next wake (a new message, or a restart of the API that wakes pending chats) picks it up.
+ * Calls Temporal, turning any failure into a 503 that names what was saved (`details`). Used after
+ * commit: the data is stored either way, and the reconciler (src/chats/reconciler.ts) starts the
+ * chat's workflow within seconds of Temporal coming back.
  */
-export async function temporalCall<T>(what: string, fn: () => Promise<T>): Promise<T> {
+export async function temporalCall<T>(what: string, fn: () => Promise<T>, details: ErrorDetails = {}): Promise<T> {
   try {
     return await fn();
   } catch (err) {
     const detail = err instanceof Error ? err.message : String(err);
-    const e = new HttpError(503, 'temporal_unavailable', `${what}: Temporal is unavailable (${detail})`, { 'retry-after': '5' });
+    const e = new HttpError(503, 'temporal_unavailable',
+      `${what}: Temporal is unavailable (${detail}). It starts by itself once Temporal is reachable again.`,
+      { 'retry-after': '5' }, details);
     e.cause = err;
     throw e;
   }
@@ -135,12 +140,16 @@ export async function deleteChat(deps: Pick<ApiDeps, 'pool' | 'workflows'>, owne
 
 /** Creates a chat with its first user message; its first turn starts right away. */
 export async function createChat(
-  deps: ChatDeps, owner: { id: string }, input: { content: string; modelId?: string | undefined; title?: string | undefined },
+  deps: ChatDeps, owner: { id: string },
+  input: { content: string; modelId?: string | undefined; title?: string | undefined },
+  idempotency?: IdempotencyClaim,
 ): Promise<{ chat: Chat; message: Message }> {
   const content = checkContent(input.content);
-  const chatId = randomUUID();
-  const title = storableText(input.title?.trim() || defaultTitle(content));
-  const { chat, message, modelName } = await withTransaction(deps.pool, async (tx) => {
+  const outcome = await withTransaction(deps.pool, async (tx) => {
+    const prior = await checkIdempotency<{ chat: Chat; message: Message }>(tx, idempotency);
+    if (prior.replayed) return { result: prior.response, chatId: prior.chatId, modelName: await chatModelName(tx, prior.chatId) };
+    const chatId = randomUUID();
+    const title = storableText(input.title?.trim() || defaultTitle(content));
     const model = await resolveModel(tx, input.modelId, deps.config);
     await tx.query(
       // title_auto: no title was given, so the workflow generates one after the first message.
@@ -149,11 +158,24 @@ export async function createChat(
     );
     const message = await insertUserMessage(tx, chatId, 1, content);
     await deps.events.append(chatId, [{ type: 'status', data: { status: 'pending' } }, { type: 'message', data: message }], tx);
-    return { chat: await requireChat(tx, owner.id, chatId), message, modelName: model.model };
+    const result = { chat: await requireChat(tx, owner.id, chatId), message };
+    await remember(tx, idempotency, 201, result, chatId);
+    return { result, chatId, modelName: model.model as string | null | undefined };
   });
-  await temporalCall('the chat was saved but its turn could not start', () =>
-    deps.workflows.wake({ id: chatId, ownerId: owner.id, model: modelName }));
-  return { chat, message };
+  // A replay wakes the chat again: the first attempt may have answered 503 before its wake got
+  // through. A replayed chat that was deleted since (no model name row) is left alone.
+  if (outcome.modelName !== undefined) {
+    await temporalCall(`chat ${outcome.chatId} was saved but its turn could not start`, () =>
+      deps.workflows.wake({ id: outcome.chatId, ownerId: owner.id, model: outcome.modelName ?? null }),
+    { chatId: outcome.chatId, messageId: outcome.result.message.id });
+  }
+  return outcome.result;
+}
+
+/** The chat's model name (null without a model), or undefined when the chat no longer exists. */
+async function chatModelName(db: Queryable, chatId: string): Promise<string | null | undefined> {
+  const { rows } = await db.query('SELECT m.model FROM chats c LEFT JOIN models m ON m.id = c.model_id WHERE c.id = $1', [chatId]);
+  return rows[0] ? (rows[0].model as string | null) : undefined;
 }
 
 export type SendBehavior = 'queue' | 'interrupt';
@@ -166,15 +188,23 @@ export type SubmitResult =
  * the queue, and the running turn is interrupted so it comes next).
  */
 export async function submitUserMessage(
-  deps: ChatDeps, owner: { id: string }, chatId: string, input: { content: string; behavior?: SendBehavior | undefined },
+  deps: ChatDeps, owner: { id: string }, chatId: string,
+  input: { content: string; behavior?: SendBehavior | undefined },
+  idempotency?: IdempotencyClaim,
 ): Promise<SubmitResult> {
   const content = checkContent(input.content);
   if (!isUuid(chatId)) throw notFound('chat');
-  const outcome = await withTransaction(deps.pool, async (tx): Promise<{ result: SubmitResult; modelName: string | null }> => {
+  const outcome = await withTransaction(deps.pool, async (tx): Promise<{ result: SubmitResult; modelName: string | null; replayed: boolean }> => {
+    const prior = await checkIdempotency<SubmitResult>(tx, idempotency);
+    // The chat must still be there and the caller's (requireChat answers 404 otherwise).
+    if (prior.replayed) return { result: prior.response, modelName: (await lockChat(tx, owner.id, chatId)).model_name, replayed: true };
     const chat = await lockChat(tx, owner.id, chatId);
+    let result: SubmitResult;
+    let modelName = chat.model_name;
     if (chat.status === 'waiting' || chat.status === 'error') {
       // Checked before storing anything, so a message that can't run is refused rather than stuck.
       const model = await resolveModel(tx, chat.model_id, deps.config);
+      modelName = model.model;
       const turn = chat.turn + 1;
       const message = await insertUserMessage(tx, chatId, turn, content);
       await tx.query(
@@ -182,19 +212,21 @@ export async function submitUserMessage(
         [chatId, turn],
       );
       await deps.events.append(chatId, [{ type: 'status', data: { status: 'pending' } }, { type: 'message', data: message }], tx);
-      return { result: { queued: false, message }, modelName: model.model };
+      result = { queued: false, message };
+    } else {
+      const { queued, queue } = await enqueue(tx, chatId, content, input.behavior === 'interrupt');
+      await deps.events.append(chatId, [{ type: 'queue_update', data: { queue } }], tx);
+      result = { queued: true, queuedMessage: queued };
     }
-    const { queued, queue } = await enqueue(tx, chatId, content, input.behavior === 'interrupt');
-    await deps.events.append(chatId, [{ type: 'queue_update', data: { queue } }], tx);
-    const modelName = chat.model_id
-      ? ((await tx.query('SELECT model FROM models WHERE id = $1', [chat.model_id])).rows[0]?.model as string | undefined) ?? null
-      : null;
-    return { result: { queued: true, queuedMessage: queued }, modelName };
+    await remember(tx, idempotency, 202, result, chatId);
+    return { result, modelName, replayed: false };
   });
+  const saved = outcome.result.queued ? { queuedMessageId: outcome.result.queuedMessage.id } : { messageId: outcome.result.message.id };
   // Also when busy: harmless for a running workflow, and restarts one that was lost.
-  await temporalCall('the message was saved but the chat workflow could not be reached', () =>
-    deps.workflows.wake({ id: chatId, ownerId: owner.id, model: outcome.modelName }));
-  if (outcome.result.queued && input.behavior === 'interrupt') await interruptChat(deps, owner, chatId, 'new message');
+  await temporalCall(`the message was saved in chat ${chatId} but the chat workflow could not be reached`, () =>
+    deps.workflows.wake({ id: chatId, ownerId: owner.id, model: outcome.modelName }), { chatId, ...saved });
+  // A replay does not interrupt again: the first request did, or its turn has moved on.
+  if (outcome.result.queued && input.behavior === 'interrupt' && !outcome.replayed) await interruptChat(deps, owner, chatId, 'new message');
   return outcome.result;
 }
 
@@ -232,7 +264,7 @@ export async function interruptRunningTurn(deps: ChatDeps, chatId: string, turn:
   return running;
 }
 
-interface LockedChat { status: ChatStatus; turn: number; model_id: string | null }
+interface LockedChat { status: ChatStatus; turn: number; model_id: string | null; model_name: string | null }
 
 /**
  * Asks the workflow to compact an idle chat's context now (its summary and marker stream like any
@@ -255,7 +287,8 @@ export async function requestCompaction(deps: ChatDeps, owner: { id: string }, c
 
 async function lockChat(tx: PoolClient, ownerId: string, chatId: string): Promise<LockedChat> {
   const { rows } = await tx.query(
-    'SELECT status, turn, model_id FROM chats WHERE id = $1 AND owner_id = $2 FOR UPDATE',
+    `SELECT c.status, c.turn, c.model_id, m.model AS model_name
+     FROM chats c LEFT JOIN models m ON m.id = c.model_id WHERE c.id = $1 AND c.owner_id = $2 FOR UPDATE OF c`,
     [chatId, ownerId],
   );
   if (!rows[0]) throw notFound('chat');

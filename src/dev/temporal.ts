@@ -1,9 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { freePort } from './ports.ts';
+import { freePort, portAnswers } from './ports.ts';
 import { isFileWithAccess } from '../shared/files.ts';
 
 /** Search attributes Parley sets on every chat workflow, so operators can filter turns in the Temporal UI. */
@@ -77,12 +76,7 @@ async function waitForPort(port: number, child: ChildProcess, timeoutMs: number,
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`Temporal dev server exited with code ${child.exitCode}:\n${output()}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const sock = net.connect(port, '127.0.0.1');
-      sock.once('connect', () => { sock.destroy(); resolve(true); });
-      sock.once('error', () => resolve(false));
-    });
-    if (ok) return;
+    if (await portAnswers(port)) return;
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`Temporal dev server did not listen on ${port} within ${timeoutMs} ms:\n${output()}`);
@@ -126,9 +120,22 @@ export async function startTemporalDevServer(opts: {
   headless?: boolean;
   /** Dynamic config on top of devServerDynamicConfig, e.g. `{ 'limit.historyCount.suggestContinueAsNew': 40 }` in tests. */
   dynamicConfig?: Record<string, unknown>;
+  /** Called when the server exits without stop() having been called (it crashed or was killed). */
+  onUnexpectedExit?: (how: string) => void;
+  /** Told when the requested UI port was taken and another one was used. */
+  onNotice?: (message: string) => void;
 }): Promise<TemporalDevServer> {
   const cli = findTemporalCli(opts.cliPath);
   const port = opts.port ?? (await freePort());
+  // Something else on the port (another `parley dev`, a Temporal started by hand) would answer our
+  // readiness checks, and our worker would silently serve that server's chats with our database.
+  if (await portAnswers(port)) {
+    throw new Error(
+      `port ${port} is already in use, so this \`parley dev\` cannot start its own Temporal dev server there ` +
+      `(is another \`parley dev\` or Temporal running?). Stop it, or set TEMPORAL_ADDRESS=127.0.0.1:${port} ` +
+      'to use that server on purpose (with a PARLEY_TASK_QUEUE of your own if another Parley uses it too).',
+    );
+  }
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'error'];
   if (opts.dbFile) {
     fs.mkdirSync(path.dirname(opts.dbFile), { recursive: true });
@@ -138,7 +145,12 @@ export async function startTemporalDevServer(opts: {
   if (opts.headless) {
     args.push('--headless');
   } else {
-    const uiPort = opts.uiPort ?? (await freePort());
+    let uiPort = opts.uiPort ?? (await freePort());
+    if (await portAnswers(uiPort)) {
+      const taken = uiPort;
+      uiPort = await freePort();
+      opts.onNotice?.(`Temporal UI port ${taken} is in use; the UI is on port ${uiPort} instead`);
+    }
     args.push('--ui-port', String(uiPort));
     uiUrl = `http://localhost:${uiPort}`;
   }
@@ -149,13 +161,18 @@ export async function startTemporalDevServer(opts: {
   const keep = (b: Buffer) => { out = (out + b.toString()).slice(-8000); };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
+  let stopping = false;
+  child.once('exit', (code, signal) => {
+    if (!stopping) opts.onUnexpectedExit?.(signal ? `was killed by ${signal}` : `exited with code ${code}`);
+  });
   await waitForPort(port, child, 30_000, () => out);
   await waitForSearchAttributes(`127.0.0.1:${port}`, 30_000);
   return {
     address: `127.0.0.1:${port}`,
     uiUrl,
     stop: async () => {
-      if (child.exitCode !== null) return;
+      stopping = true;
+      if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);

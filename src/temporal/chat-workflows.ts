@@ -14,12 +14,19 @@ export interface ChatWorkflows {
   interrupt(chatId: string, turn: number, reason?: string): Promise<boolean>;
   /** Cancels the chat's workflow (used when deleting a chat); false when none is running. */
   cancel(chatId: string): Promise<boolean>;
+  /** Whether a run of the chat's workflow is open (the reconciler's question). */
+  isRunning(chatId: string): Promise<boolean>;
 }
 
-export function createChatWorkflows(client: Client, taskQueue: string): ChatWorkflows {
+/**
+ * `deployment`: this database's identity (src/db/reconcile.ts deploymentId), carried in the input of
+ * every workflow this API starts so that a worker of another Parley polling the same task queue
+ * refuses the chat instead of settling it (see advanceChat).
+ */
+export function createChatWorkflows(client: Client, taskQueue: string, deployment: string): ChatWorkflows {
   return {
     async wake(chat) {
-      const input: ChatWorkflowInput = { chatId: chat.id };
+      const input: ChatWorkflowInput = { chatId: chat.id, deployment };
       await client.workflow.signalWithStart('chatWorkflow', {
         workflowId: chatWorkflowId(chat.id),
         taskQueue,
@@ -40,6 +47,15 @@ export function createChatWorkflows(client: Client, taskQueue: string): ChatWork
         const input: InterruptInput = reason ? { reason, turn } : { turn };
         await client.workflow.getHandle(chatWorkflowId(chatId)).signal('interrupt', input);
         return true;
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return false;
+        throw err;
+      }
+    },
+    async isRunning(chatId) {
+      try {
+        const d = await client.workflow.getHandle(chatWorkflowId(chatId)).describe();
+        return d.status.name === 'RUNNING';
       } catch (err) {
         if (err instanceof WorkflowNotFoundError) return false;
         throw err;

@@ -16,6 +16,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type {
+  AdvanceChatInput,
   AdvanceChatResult,
   ChatActivities,
   ChatLocalActivities,
@@ -23,6 +24,7 @@ import type {
   TurnOutcome,
   TurnSettings,
 } from '../activities/types.ts';
+import { WRONG_DEPLOYMENT } from '../activities/types.ts';
 import type { ErrorInfo } from '../shared/types.ts';
 import { MAX_COMPACTIONS_PER_TURN, SUMMARY_MAX_ATTEMPTS, isContextLengthFailure, shouldCompact } from './compaction.ts';
 import type { ChatWorkflowInput, ChatWorkflowState, InterruptInput } from './types.ts';
@@ -39,7 +41,7 @@ const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '
 // A short, idempotent PostgreSQL transaction (keyed on the run id): as a local activity it runs in
 // the workflow task that needs it, saving an activity dispatch and a workflow task at both ends of
 // every turn.
-const { advanceChat } = proxyLocalActivities<ChatLocalActivities>({
+const { advanceChat: advanceChatActivity } = proxyLocalActivities<ChatLocalActivities>({
   startToCloseTimeout: '30s',
   retry,
 });
@@ -116,6 +118,20 @@ export async function chatWorkflow(input: ChatWorkflowInput): Promise<void> {
     );
   });
 
+  // Every advance names the run's deployment. A worker of another deployment refuses it; that must
+  // not settle or end this workflow, so it fails the workflow task instead (a plain Error does):
+  // Temporal retries the task, and a worker of the right deployment takes it over.
+  const advanceChat = async (args: AdvanceChatInput): Promise<AdvanceChatResult> => {
+    try {
+      return await advanceChatActivity(input.deployment !== undefined ? { ...args, deployment: input.deployment } : args);
+    } catch (err) {
+      if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === WRONG_DEPLOYMENT) {
+        throw new Error(err.cause.message, { cause: err });
+      }
+      throw err;
+    }
+  };
+
   const apply = (r: AdvanceChatResult) => {
     state.queueLength = r.queueLength;
     state.status = r.turn !== null || r.compact ? 'running' : r.status === 'error' ? 'error' : 'waiting';
@@ -170,7 +186,10 @@ export async function chatWorkflow(input: ChatWorkflowInput): Promise<void> {
     if (workflowInfo().continueAsNewSuggested && next.turn !== null) {
       await Promise.all(background);
       await condition(allHandlersFinished);
-      await continueAsNew<typeof chatWorkflow>({ chatId: input.chatId, carryTurn: next.turn, carrySettings: next.settings });
+      await continueAsNew<typeof chatWorkflow>({
+        chatId: input.chatId, carryTurn: next.turn, carrySettings: next.settings,
+        ...(input.deployment !== undefined ? { deployment: input.deployment } : {}),
+      });
     }
   }
   await Promise.all(background);

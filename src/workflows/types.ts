@@ -6,6 +6,11 @@ export const chatWorkflowId = (chatId: string): string => `chat-${chatId}`;
 
 export interface ChatWorkflowInput {
   chatId: string;
+  /**
+   * The deployment (database) the chat belongs to; a worker of another deployment refuses the run.
+   * Absent in workflows started before it existed.
+   */
+  deployment?: string;
   /** Set by continue-as-new: a turn the previous run already began and this run must execute. */
   carryTurn?: number;
   carrySettings?: TurnSettings;

@@ -20,7 +20,8 @@ export const TEST_SECRET_KEY = 'test-secret-key-0123456789';
 export type WorkflowCall =
   | { op: 'wake'; chat: { id: string; ownerId: string; model?: string | null } }
   | { op: 'interrupt'; chatId: string; turn: number; reason?: string | undefined }
-  | { op: 'cancel'; chatId: string };
+  | { op: 'cancel'; chatId: string }
+  | { op: 'isRunning'; chatId: string };
 
 export interface FakeWorkflows extends ChatWorkflows {
   calls: WorkflowCall[];
@@ -46,6 +47,11 @@ export function createFakeWorkflows(): FakeWorkflows {
     },
     async cancel(chatId) {
       fake.calls.push({ op: 'cancel', chatId });
+      if (fake.failWith) throw fake.failWith;
+      return fake.running;
+    },
+    async isRunning(chatId) {
+      fake.calls.push({ op: 'isRunning', chatId });
       if (fake.failWith) throw fake.failWith;
       return fake.running;
     },

@@ -3,7 +3,8 @@ import {
   createChat, deleteChat, getChatWithQueue, interruptChat, listChats, MAX_CHAT_PAGE, requestCompaction, updateChat,
 } from '../../db/chats.ts';
 import type { ApiDeps } from '../deps.ts';
-import { Chat, Content, errorResponses, IdParams, Message, QueuedMessage } from '../schemas.ts';
+import { idempotencyClaim } from '../../chats/idempotency.ts';
+import { Chat, Content, errorResponses, IdempotencyHeaders, IdParams, Message, QueuedMessage } from '../schemas.ts';
 
 export const chatRoutes: FastifyPluginAsyncTypebox<{ deps: ApiDeps }> = async (app, { deps }) => {
   const tags = ['chats'];
@@ -12,6 +13,7 @@ export const chatRoutes: FastifyPluginAsyncTypebox<{ deps: ApiDeps }> = async (a
     schema: {
       summary: 'Create a chat with its first message; the first turn starts right away',
       tags,
+      headers: IdempotencyHeaders,
       body: Type.Object({
         content: Content,
         modelId: Type.Optional(Type.String({ description: 'Default: the default model' })),
@@ -20,7 +22,8 @@ export const chatRoutes: FastifyPluginAsyncTypebox<{ deps: ApiDeps }> = async (a
       response: { 201: Type.Object({ chat: Chat, message: Message }), ...errorResponses },
     },
   }, async (request, reply) => {
-    const result = await createChat(deps, request.user, request.body);
+    const claim = idempotencyClaim(request.user.id, request.headers['idempotency-key'], { method: 'POST', route: '/chats', body: request.body });
+    const result = await createChat(deps, request.user, request.body, claim);
     return reply.code(201).send(result);
   });
 

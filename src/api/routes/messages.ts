@@ -2,7 +2,8 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import { requireChat, submitUserMessage } from '../../db/chats.ts';
 import { listMessages, MAX_MESSAGE_PAGE } from '../../db/messages.ts';
 import type { ApiDeps } from '../deps.ts';
-import { Content, errorResponses, IdParams, Message, QueuedMessage } from '../schemas.ts';
+import { idempotencyClaim } from '../../chats/idempotency.ts';
+import { Content, errorResponses, IdempotencyHeaders, IdParams, Message, QueuedMessage } from '../schemas.ts';
 
 export const messageRoutes: FastifyPluginAsyncTypebox<{ deps: ApiDeps }> = async (app, { deps }) => {
   const tags = ['messages'];
@@ -29,6 +30,7 @@ export const messageRoutes: FastifyPluginAsyncTypebox<{ deps: ApiDeps }> = async
       description: '`behavior: "interrupt"` puts the message first in the queue and interrupts the running turn.',
       tags,
       params: IdParams,
+      headers: IdempotencyHeaders,
       body: Type.Object({ content: Content, behavior: Type.Optional(Type.Enum(['queue', 'interrupt'])) }),
       response: {
         202: Type.Object({
@@ -40,7 +42,10 @@ export const messageRoutes: FastifyPluginAsyncTypebox<{ deps: ApiDeps }> = async
       },
     },
   }, async (request, reply) => {
-    const result = await submitUserMessage(deps, request.user, request.params.id, request.body);
+    const claim = idempotencyClaim(request.user.id, request.headers['idempotency-key'], {
+      method: 'POST', route: `/chats/${request.params.id}/messages`, body: request.body,
+    });
+    const result = await submitUserMessage(deps, request.user, request.params.id, request.body, claim);
     return reply.code(202).send(result);
   });
 };
