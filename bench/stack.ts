@@ -17,6 +17,7 @@ import { startEmbeddedPostgres } from '../src/dev/postgres.ts';
 import { freePort } from '../src/dev/ports.ts';
 import { startTemporalDevServer } from '../src/dev/temporal.ts';
 import { openServices, providerResolver, type Services } from '../src/runtime.ts';
+import { createSandbox } from '../src/tools/index.ts';
 import { InterruptRegistry } from '../src/worker/interrupts.ts';
 import { writeWorkflowBundle } from '../src/worker/bundle-workflows.ts';
 import { chatWorkflowId } from '../src/workflows/types.ts';
@@ -179,7 +180,7 @@ export async function startStack(opts: Options, log: (msg: string) => void, parl
     stops.push(() => interrupts.stop());
     const activityDeps: ActivityDeps = {
       config, pool: services.pool, events: services.events, interrupts, providerFor: providerResolver(services),
-      deploymentId: await deploymentId(services.pool),
+      deploymentId: await deploymentId(services.pool), sandbox: createSandbox(config.sandbox),
     };
     const connection = await Connection.connect({ address: temporalServer.address });
     stops.push(() => connection.close());

@@ -26,6 +26,7 @@ import { loadConfig, type Config } from '../src/config.ts';
 import { migrate } from '../src/db/migrate.ts';
 import { deploymentId } from '../src/db/reconcile.ts';
 import { openServices, providerResolver } from '../src/runtime.ts';
+import { createSandbox } from '../src/tools/index.ts';
 import { InterruptRegistry } from '../src/worker/interrupts.ts';
 import { bundleWorkflowsInChild } from '../src/worker/bundle-workflows.ts';
 import { parseVariant } from './variant.ts';
@@ -69,7 +70,7 @@ async function main(): Promise<void> {
   await interrupts.start();
   const activities = createActivities({
     config, pool: services.pool, events: services.events, interrupts, providerFor: providerResolver(services),
-    deploymentId: await deploymentId(services.pool),
+    deploymentId: await deploymentId(services.pool), sandbox: createSandbox(config.sandbox),
   });
   const int = (k: string) => {
     if (!variant.has(k)) return null;

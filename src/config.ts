@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { isFileWithAccess } from './shared/files.ts';
+import type { SandboxSettings } from './tools/sandbox.ts';
 
 /** Parley's whole configuration, read once from the environment and validated at start. */
 export interface Config {
@@ -17,6 +18,7 @@ export interface Config {
   openaiApiKey: string | undefined;
   anthropicApiKey: string | undefined;
   dataDir: string;
+  /** The chats' workspaces: their own root, never inside the data dir (whose secrets tools must not reach). */
   workspacesDir: string;
   temporalCliPath: string | undefined;
   temporalUiPort: number;
@@ -43,6 +45,10 @@ export interface Config {
   /** Bound on one summarisation call (context compaction). */
   summaryTimeoutMs: number;
   toolLimits: { executeTimeoutMs: number; executeMaxTimeoutMs: number; outputCapBytes: number };
+  /** How `execute` is confined (src/tools/sandbox.ts, docs/SECURITY.md). */
+  sandbox: SandboxSettings;
+  /** Between the worker's sweeps that remove the workspaces of deleted chats. */
+  workspaceSweepMs: number;
   bodyLimitBytes: number;
   /**
    * Between the reconciler's passes (src/chats/reconciler.ts): how soon a chat left without a running
@@ -55,6 +61,12 @@ export interface Config {
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** Whether `p` is `dir` or below it. */
+function isWithin(dir: string, p: string): boolean {
+  const rel = path.relative(dir, p);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}
 
 export class ConfigError extends Error {
   readonly problems: string[];
@@ -102,6 +114,25 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push('PARLEY_ADMIN_TOKEN must be at least 16 characters');
   }
   const dataDir = path.resolve(str('PARLEY_DATA_DIR') ?? '.parley');
+  const workspacesDir = path.resolve(str('PARLEY_WORKSPACES_DIR') ?? `${dataDir}-workspaces`);
+  if (isWithin(dataDir, workspacesDir)) {
+    problems.push(`PARLEY_WORKSPACES_DIR=${JSON.stringify(workspacesDir)} must not be inside the data dir ${JSON.stringify(dataDir)}: it holds the server's secrets`);
+  }
+  const oneOf = <T extends string>(name: string, values: readonly T[], def: T): T => {
+    const raw = str(name)?.toLowerCase();
+    if (raw === undefined) return def;
+    if ((values as readonly string[]).includes(raw)) return raw as T;
+    problems.push(`${name}=${JSON.stringify(raw)} must be one of ${values.join(', ')}`);
+    return def;
+  };
+  const sandboxMode = oneOf('PARLEY_EXECUTE_SANDBOX', ['bwrap', 'none'] as const, 'bwrap');
+  const roBinds = (str('PARLEY_EXECUTE_RO_BINDS') ?? '').split(':').filter((p) => p !== '');
+  for (const p of roBinds.filter((b) => !path.isAbsolute(b))) problems.push(`PARLEY_EXECUTE_RO_BINDS: ${JSON.stringify(p)} must be an absolute path`);
+  for (const p of roBinds.filter((b) => path.isAbsolute(b) && (isWithin(b, dataDir) || isWithin(dataDir, b) || isWithin(b, workspacesDir)))) {
+    problems.push(`PARLEY_EXECUTE_RO_BINDS: ${JSON.stringify(p)} would show the data dir or other chats' workspaces to commands`);
+  }
+  const executeUid = str('PARLEY_EXECUTE_UID') === undefined ? undefined : int('PARLEY_EXECUTE_UID', 65534, 1, 2 ** 32 - 2);
+  const executeGid = str('PARLEY_EXECUTE_GID') === undefined ? undefined : int('PARLEY_EXECUTE_GID', 65534, 1, 2 ** 32 - 2);
   const workflowBundle = str('PARLEY_WORKFLOW_BUNDLE');
   if (workflowBundle !== undefined && !isFileWithAccess(workflowBundle, fs.constants.R_OK)) {
     problems.push(`PARLEY_WORKFLOW_BUNDLE=${JSON.stringify(workflowBundle)} is not a readable file (build one with \`parley bundle-workflows <file>\`)`);
@@ -119,7 +150,7 @@ export function loadConfig(env: Env = process.env): Config {
     openaiApiKey: str('OPENAI_API_KEY'),
     anthropicApiKey: str('ANTHROPIC_API_KEY'),
     dataDir,
-    workspacesDir: path.resolve(str('PARLEY_WORKSPACES_DIR') ?? path.join(dataDir, 'workspaces')),
+    workspacesDir,
     temporalCliPath: str('TEMPORAL_CLI_PATH'),
     temporalUiPort: int('PARLEY_TEMPORAL_UI_PORT', 8233, 1, 65535),
     workflowBundlePath: workflowBundle && path.resolve(workflowBundle),
@@ -135,6 +166,21 @@ export function loadConfig(env: Env = process.env): Config {
       executeMaxTimeoutMs: int('PARLEY_EXECUTE_MAX_TIMEOUT_MS', 600_000, 100, 24 * 3_600_000),
       outputCapBytes: 32 * 1024,
     },
+    sandbox: {
+      mode: sandboxMode,
+      bwrapPath: str('PARLEY_BWRAP_PATH'),
+      network: oneOf('PARLEY_EXECUTE_NETWORK', ['none', 'host'] as const, 'none'),
+      uid: executeUid,
+      gid: executeGid,
+      roBinds,
+      limits: {
+        memoryMb: int('PARLEY_EXECUTE_MEMORY_MB', 4096, 64, 1024 * 1024),
+        maxProcesses: int('PARLEY_EXECUTE_MAX_PROCESSES', 512, 8, 1_000_000),
+        maxFileMb: int('PARLEY_EXECUTE_MAX_FILE_MB', 1024, 1, 1024 * 1024),
+        cpuSeconds: int('PARLEY_EXECUTE_CPU_SECONDS', 600, 1, 7 * 24 * 3600),
+      },
+    },
+    workspaceSweepMs: int('PARLEY_WORKSPACE_SWEEP_MS', 60_000, 100, 24 * 3_600_000),
     reconcileIntervalMs: int('PARLEY_RECONCILE_INTERVAL_MS', 5_000, 100, 3_600_000),
     bodyLimitBytes: int('PARLEY_BODY_LIMIT_BYTES', 1024 * 1024, 1024, 100 * 1024 * 1024),
     rateLimitPerMinute: int('PARLEY_RATE_LIMIT_PER_MINUTE', 600, 0, 1_000_000),

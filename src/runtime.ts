@@ -10,6 +10,8 @@ import type { Config } from './config.ts';
 import { createReconciler, type Reconciler } from './chats/reconciler.ts';
 import { createSecretBox } from './crypto/secrets.ts';
 import { deploymentId } from './db/reconcile.ts';
+import { createSandbox } from './tools/index.ts';
+import { adoptLegacyWorkspaces, startWorkspaceSweep } from './worker/workspaces.ts';
 import { migrate } from './db/migrate.ts';
 import { createPool, type Pool } from './db/pool.ts';
 import { ensureAdmin } from './db/users.ts';
@@ -141,18 +143,28 @@ export async function startWorker(
   const interrupts = new InterruptRegistry(services.databaseUrl);
   await interrupts.start();
   const deployment = await deploymentId(services.pool);
+  const log = (line: string): void => { if (config.logLevel !== 'silent') console.log(line); };
+  const moved = await adoptLegacyWorkspaces(config.dataDir, config.workspacesDir);
+  if (moved !== undefined) log(moved);
+  const sandbox = createSandbox(config.sandbox);
+  log(await sandbox.describe());
   const worker = await createParleyWorker({
     connection,
     namespace: config.temporalNamespace,
     taskQueue: config.taskQueue,
     maxActivities: config.workerMaxActivities,
-    deps: { config, pool: services.pool, events: services.events, interrupts, providerFor: providerResolver(services), deploymentId: deployment },
+    deps: { config, pool: services.pool, events: services.events, interrupts, providerFor: providerResolver(services), deploymentId: deployment, sandbox },
     shutdownGraceMs: config.shutdownGraceMs,
     ...(config.workflowBundlePath ? { workflowBundle: { codePath: config.workflowBundlePath } } : {}),
     ...opts,
   });
   const reconciler = startReconciler(services, chatWorkflowsOf(connection, config, deployment));
+  const sweeper = startWorkspaceSweep({
+    pool: services.pool, root: config.workspacesDir, deployment, intervalMs: config.workspaceSweepMs,
+    log: (line) => { if (config.logLevel !== 'silent') console.error(line); },
+  });
   const done = worker.run().finally(async () => {
+    await sweeper.stop();
     await reconciler.stop();
     await interrupts.stop();
     await connection.close();

@@ -13,7 +13,12 @@ describe('configuration from the environment', () => {
       toolLimits: { executeTimeoutMs: 10_000, executeMaxTimeoutMs: 600_000, outputCapBytes: 32 * 1024 },
     });
     expect(c.dataDir).toBe(path.resolve('.parley'));
-    expect(c.workspacesDir).toBe(path.resolve('.parley/workspaces'));
+    // Beside the data dir, never in it: commands must not reach its secrets.
+    expect(c.workspacesDir).toBe(path.resolve('.parley-workspaces'));
+    expect(c.sandbox).toEqual({
+      mode: 'bwrap', bwrapPath: undefined, network: 'none', uid: undefined, gid: undefined, roBinds: [],
+      limits: { memoryMb: 4096, maxProcesses: 512, maxFileMb: 1024, cpuSeconds: 600 },
+    });
     expect(c.runIdleMs).toBe(60_000);
     expect(c.workerMaxActivities).toBe(500);
   });
@@ -25,7 +30,7 @@ describe('configuration from the environment', () => {
     });
     expect(c).toMatchObject({
       databaseUrl: 'postgres://u:p@db:5432/parley', temporalAddress: 'temporal:7233', temporalNamespace: 'prod',
-      taskQueue: 'q', port: 9000, dataDir: '/var/lib/parley', workspacesDir: '/var/lib/parley/workspaces', maxSteps: 7, logLevel: 'warn',
+      taskQueue: 'q', port: 9000, dataDir: '/var/lib/parley', workspacesDir: '/var/lib/parley-workspaces', maxSteps: 7, logLevel: 'warn',
     });
   });
 
@@ -116,5 +121,42 @@ describe('the parley binary refuses bad configuration with a message, not a stac
     const r = await run(['frobnicate'], {});
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('unknown command "frobnicate"');
+  });
+});
+
+describe('the execute sandbox and the workspaces dir', () => {
+  test('values are read', () => {
+    const c = loadConfig({
+      PARLEY_EXECUTE_SANDBOX: 'NONE', PARLEY_EXECUTE_NETWORK: 'host', PARLEY_BWRAP_PATH: '/opt/bwrap', PARLEY_EXECUTE_UID: '2000',
+      PARLEY_EXECUTE_GID: '2001', PARLEY_EXECUTE_RO_BINDS: '/opt/toolchain:/srv/sdk', PARLEY_EXECUTE_MEMORY_MB: '512',
+      PARLEY_EXECUTE_MAX_PROCESSES: '64', PARLEY_EXECUTE_MAX_FILE_MB: '10', PARLEY_EXECUTE_CPU_SECONDS: '30',
+      PARLEY_WORKSPACES_DIR: '/srv/ws', PARLEY_WORKSPACE_SWEEP_MS: '1000',
+    });
+    expect(c.sandbox).toEqual({
+      mode: 'none', bwrapPath: '/opt/bwrap', network: 'host', uid: 2000, gid: 2001, roBinds: ['/opt/toolchain', '/srv/sdk'],
+      limits: { memoryMb: 512, maxProcesses: 64, maxFileMb: 10, cpuSeconds: 30 },
+    });
+    expect(c.workspacesDir).toBe('/srv/ws');
+    expect(c.workspaceSweepMs).toBe(1000);
+  });
+
+  test('bad values are refused with clear messages', () => {
+    let err: unknown;
+    try {
+      loadConfig({
+        PARLEY_DATA_DIR: '/var/lib/parley', PARLEY_WORKSPACES_DIR: '/var/lib/parley/ws', PARLEY_EXECUTE_SANDBOX: 'docker',
+        PARLEY_EXECUTE_NETWORK: 'full', PARLEY_EXECUTE_RO_BINDS: 'relative:/var/lib', PARLEY_EXECUTE_UID: '0',
+      });
+    } catch (e) {
+      err = e;
+    }
+    expect((err as ConfigError).problems).toEqual([
+      expect.stringMatching(/^PARLEY_WORKSPACES_DIR="\/var\/lib\/parley\/ws" must not be inside the data dir/),
+      expect.stringMatching(/^PARLEY_EXECUTE_SANDBOX="docker" must be one of bwrap, none/),
+      expect.stringMatching(/^PARLEY_EXECUTE_RO_BINDS: "relative" must be an absolute path/),
+      expect.stringMatching(/^PARLEY_EXECUTE_RO_BINDS: "\/var\/lib" would show the data dir/),
+      expect.stringMatching(/^PARLEY_EXECUTE_UID="0" must be an integer between 1 and/),
+      expect.stringMatching(/^PARLEY_EXECUTE_NETWORK="full" must be one of none, host/),
+    ]);
   });
 });

@@ -5,7 +5,7 @@ import { chmod, link, lstat, mkdir, mkdtemp, readdir, readFile, realpath, rm, st
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { defaultToolLimits, ensureWorkspace, runTool } from '../src/tools/index.ts';
+import { createSandbox, defaultSandboxSettings, defaultToolLimits, ensureWorkspace, runTool } from '../src/tools/index.ts';
 import type { ToolOutcome } from '../src/tools/index.ts';
 
 let base: string;
@@ -34,8 +34,10 @@ beforeEach(async () => {
   for (const [name, content] of Object.entries(OUTSIDE_FILES)) await writeFile(join(outside, name), content);
 });
 
+const unsandboxed = createSandbox({ ...defaultSandboxSettings, mode: 'none' });
+
 const run = (name: string, args: unknown): Promise<ToolOutcome> =>
-  runTool(name, args, { workspaceDir: ws, signal: new AbortController().signal, limits: defaultToolLimits });
+  runTool(name, args, { workspaceDir: ws, signal: new AbortController().signal, limits: defaultToolLimits, sandbox: unsandboxed });
 
 /** Every file under `dir` (symlinks not followed), as relative path → content. */
 async function snapshot(dir: string, prefix = ''): Promise<Record<string, string>> {
@@ -282,12 +284,12 @@ describe('without Linux /proc', () => {
     const fresh = await import('../src/tools/index.ts');
     Object.defineProperty(process, 'platform', { ...platform, value: 'darwin' });
     try {
-      const out = await fresh.runTool('list_files', {}, { workspaceDir: ws, signal: new AbortController().signal, limits: defaultToolLimits });
+      const out = await fresh.runTool('list_files', {}, { workspaceDir: ws, signal: new AbortController().signal, limits: defaultToolLimits, sandbox: unsandboxed });
       expect(out).toEqual({ isError: true, result: expect.stringContaining("Parley's file tools need Linux with /proc mounted") });
     } finally {
       Object.defineProperty(process, 'platform', platform);
     }
     // Checked again on the next call, not remembered as broken.
-    expect((await fresh.runTool('list_files', {}, { workspaceDir: ws, signal: new AbortController().signal, limits: defaultToolLimits })).isError).toBe(false);
+    expect((await fresh.runTool('list_files', {}, { workspaceDir: ws, signal: new AbortController().signal, limits: defaultToolLimits, sandbox: unsandboxed })).isError).toBe(false);
   });
 });

@@ -5,7 +5,7 @@ import { chmod, link, mkdir, mkdtemp, readdir, readFile, realpath, rm, stat, sym
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { defaultToolLimits, ensureWorkspace, runTool, toolSpecs, ToolError } from '../src/tools/index.ts';
+import { createSandbox, defaultSandboxSettings, defaultToolLimits, ensureWorkspace, runTool, toolSpecs, ToolError } from '../src/tools/index.ts';
 import type { ToolContext, ToolLimits, ToolOutcome } from '../src/tools/index.ts';
 import { KILL_GRACE_MS } from '../src/tools/execute.ts';
 import { MAX_LIST_ENTRIES } from '../src/tools/list-files.ts';
@@ -32,8 +32,11 @@ beforeEach(async () => {
   await writeFile(join(outside, 'secret.txt'), 'top secret\n');
 });
 
+const unsandboxed = createSandbox({ ...defaultSandboxSettings, mode: 'none' });
+
 function ctx(limits: Partial<ToolLimits> = {}, signal = new AbortController().signal): ToolContext {
-  return { workspaceDir: ws, signal, limits: { ...defaultToolLimits, ...limits } };
+  // The unsandboxed mode (PARLEY_EXECUTE_SANDBOX=none); test/tools-sandbox.test.ts covers the sandbox.
+  return { workspaceDir: ws, signal, limits: { ...defaultToolLimits, ...limits }, sandbox: unsandboxed };
 }
 
 const run = (name: string, args: unknown, limits: Partial<ToolLimits> = {}): Promise<ToolOutcome> =>

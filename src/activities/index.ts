@@ -4,12 +4,15 @@ import { notifyInterrupt } from '../worker/interrupts.ts';
 import { createLlmActivity, type LlmDeps } from './llm.ts';
 import { createCompactionActivity } from './compaction.ts';
 import { createTitleActivity } from './title.ts';
+import type { Sandbox } from '../tools/index.ts';
 import { createToolActivity } from './tools.ts';
 import { WRONG_DEPLOYMENT, type AdvanceChatInput, type ChatActivities, type ChatLocalActivities } from './types.ts';
 
 export type ActivityDeps = LlmDeps & {
   /** This worker's database identity (src/db/reconcile.ts deploymentId). */
   deploymentId: string;
+  /** Where `execute` runs commands. */
+  sandbox: Sandbox;
 };
 
 /** All activities of the chat workflow, bound to this worker's PostgreSQL, event log and providers. */

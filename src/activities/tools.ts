@@ -3,7 +3,7 @@ import type { Config } from '../config.ts';
 import type { Pool } from '../db/pool.ts';
 import { loadToolCall, saveToolResult } from '../db/turns.ts';
 import type { EventLog } from '../events/types.ts';
-import { ensureWorkspace, runTool } from '../tools/index.ts';
+import { ensureWorkspace, runTool, type Sandbox } from '../tools/index.ts';
 import type { InterruptRegistry } from '../worker/interrupts.ts';
 import { workerShutdownFailure } from './failures.ts';
 import type { ToolCallRef, ToolCallResult } from './types.ts';
@@ -13,6 +13,7 @@ export interface ToolDeps {
   pool: Pool;
   events: EventLog;
   interrupts: InterruptRegistry;
+  sandbox: Sandbox;
 }
 
 const HEARTBEAT_MS = 1_000;
@@ -40,9 +41,9 @@ export function createToolActivity(deps: ToolDeps) {
     // activity has no heartbeat: its cancellation comes with the workflow task.
     const beat = ctx.info.isLocal ? undefined : setInterval(() => ctx.heartbeat(), HEARTBEAT_MS);
     try {
-      const workspaceDir = await ensureWorkspace(deps.config.workspacesDir, ref.chatId);
+      const workspaceDir = await ensureWorkspace(deps.config.workspacesDir, ref.chatId, deps.sandbox.owner);
       const outcome = await runTool(call.name, call.args, {
-        workspaceDir, signal, limits: deps.config.toolLimits,
+        workspaceDir, signal, limits: deps.config.toolLimits, sandbox: deps.sandbox,
       });
       await save(outcome.result, outcome.isError);
       return { isError: outcome.isError, interrupted: false, replayed: false };

@@ -9,7 +9,8 @@ import type { Entry } from './workspace.ts';
  * (and a crash mid-write) see either the old or the new content, never half of it. Both the temp file
  * and the rename go through the directory's handle, so a concurrent swap of any directory on the way
  * can't move the write elsewhere; the rename replaces whatever name is there (also a symlink or a hard
- * link swapped in meanwhile) instead of writing through it. New files are private to the worker (0600);
+ * link swapped in meanwhile) instead of writing through it. New files are private (0600) to the
+workspace's owner (the sandbox user when the worker runs as root);
  * an existing file's permission bits are kept (an edited script stays executable).
  * Returns whether the file existed before.
  */
@@ -26,6 +27,7 @@ export async function writeFileAtomic(entry: Entry, content: string): Promise<{ 
       // whatever was there (a command's own file, a hard link to a system binary) would make the
       // model's content run with the worker's rights.
       if (stat !== undefined) await handle.chmod(stat.mode & 0o777);
+      if (entry.owner) await handle.chown(entry.owner.uid, entry.owner.gid);
       await handle.sync();
     } finally {
       await handle.close();

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { abortError, ToolError } from './errors.ts';
 import { OutputCollector } from './output.ts';
+import { SandboxUnavailableError, type SandboxedCommand } from './sandbox.ts';
 import { defineTool } from './tool.ts';
 
 /** Between SIGTERM and SIGKILL to the command's process group, on timeout or abort. */
@@ -15,7 +16,8 @@ const DRAIN_MS = 500;
 export const executeTool = defineTool({
   name: 'execute',
   description:
-    'Run a shell command with /bin/sh -c in the workspace directory and return its exit code and output ' +
+    'Run a shell command with /bin/sh -c in the workspace directory (a sandbox: only the workspace is writable, ' +
+    'and the network may be off) and return its exit code and output ' +
     '(stdout and stderr interleaved in arrival order; long output keeps its beginning and end with ' +
     '"[output truncated: N bytes omitted]" in between). Non-interactive: stdin is empty, there is no ' +
     'terminal, CI=true. A non-zero exit code is reported, not treated as a failure. The command and ' +
@@ -35,8 +37,15 @@ export const executeTool = defineTool({
       notes.push(`timeout_ms ${timeoutMs} exceeds the maximum of ${limits.executeMaxTimeoutMs} ms; used ${limits.executeMaxTimeoutMs} ms.`);
       timeoutMs = limits.executeMaxTimeoutMs;
     }
+    let command: SandboxedCommand;
+    try {
+      command = await ctx.sandbox.command(ctx.workspaceDir, args.command);
+    } catch (err) {
+      if (err instanceof SandboxUnavailableError) throw new ToolError(err.message);
+      throw err;
+    }
     const output = new OutputCollector(limits.outputCapBytes);
-    const end = await runInProcessGroup(args.command, ctx.workspaceDir, timeoutMs, output, signal);
+    const end = await runInProcessGroup(command, timeoutMs, output, signal);
     if (end.timedOut) {
       notes.push(`The command timed out after ${timeoutMs} ms and was killed with all its child processes.` +
         (timeoutMs < limits.executeMaxTimeoutMs ? ` If it needs longer, pass a larger timeout_ms (at most ${limits.executeMaxTimeoutMs}).` : ''));
@@ -53,23 +62,6 @@ export const executeTool = defineTool({
   },
 });
 
-/** Only what commands need: the worker's environment holds secrets (API keys, database URLs). */
-export function commandEnv(workspaceDir: string): NodeJS.ProcessEnv {
-  return {
-    PATH: process.env.PATH || '/usr/local/bin:/usr/bin:/bin',
-    HOME: workspaceDir,
-    LANG: 'C.UTF-8',
-    CI: 'true',
-    TERM: 'dumb',
-    NO_COLOR: '1',
-    PAGER: 'cat',
-    GIT_PAGER: 'cat',
-    GIT_TERMINAL_PROMPT: '0',
-    GIT_SSH_COMMAND: 'ssh -o BatchMode=yes',
-    DEBIAN_FRONTEND: 'noninteractive',
-  };
-}
-
 interface ProcessEnd {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -78,19 +70,22 @@ interface ProcessEnd {
 }
 
 /**
- * Spawns the shell as the leader of a new session and process group (detached: setsid), so that
- * the whole tree it starts can be signalled at once through the negative pid, and so that it has
- * no controlling terminal to prompt on. Rejects with an AbortError as soon as `abortSignal` fires;
+ * Spawns the command (the sandbox's first process, or the shell itself without one) as the leader of
+ * a new session and process group (detached: setsid), so that the whole tree it starts can be
+ * signalled at once through the negative pid, and so that it has no controlling terminal to prompt
+ * on. In the sandbox, killing its first process also ends its PID namespace with everything in it,
+ * also processes that left the group. Rejects with an AbortError as soon as `abortSignal` fires;
  * the group is still terminated (SIGTERM, then SIGKILL after KILL_GRACE_MS) in the background.
  */
 function runInProcessGroup(
-  command: string, cwd: string, timeoutMs: number, output: OutputCollector, abortSignal: AbortSignal,
+  command: SandboxedCommand, timeoutMs: number, output: OutputCollector, abortSignal: AbortSignal,
 ): Promise<ProcessEnd> {
   return new Promise((resolve, reject) => {
     let child: ChildProcess;
     try {
-      child = spawn('/bin/sh', ['-c', command], {
-        cwd, env: commandEnv(cwd), detached: true, stdio: ['ignore', 'pipe', 'pipe'],
+      child = spawn(command.file, command.args, {
+        cwd: command.cwd, env: command.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
+        ...(command.uid !== undefined ? { uid: command.uid, gid: command.gid } : {}),
       });
     } catch (err) {
       reject(spawnFailure(err));

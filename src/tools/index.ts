@@ -13,6 +13,8 @@ import { writeFileTool } from './write-file.ts';
 export { ToolError, isAbortError } from './errors.ts';
 export { ensureWorkspace } from './workspace.ts';
 export { defaultToolLimits } from './types.ts';
+export { createSandbox, defaultSandboxSettings } from './sandbox.ts';
+export type { Sandbox, SandboxSettings } from './sandbox.ts';
 export type { ToolContext, ToolLimits, ToolOutcome } from './types.ts';
 
 const tools: Tool[] = [readFileTool, writeFileTool, editFileTool, listFilesTool, executeTool];

@@ -1,4 +1,5 @@
 // Shapes shared by every tool and by the activities that call them.
+import type { Sandbox } from './sandbox.ts';
 
 export interface ToolLimits {
   /** Default `execute` timeout when the model gives none. */
@@ -21,6 +22,8 @@ export interface ToolContext {
   /** Aborted when the user interrupts the turn: tools then reject with an error named 'AbortError'. */
   signal: AbortSignal;
   limits: ToolLimits;
+  /** Where `execute` runs its commands (src/tools/sandbox.ts). */
+  sandbox: Sandbox;
 }
 
 /** What the model sees. `isError` results are still delivered to the model, never thrown. */

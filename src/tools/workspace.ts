@@ -1,6 +1,6 @@
 // Per-chat workspace directories and confinement of model-supplied paths to them.
 import type { Stats } from 'node:fs';
-import { lstat, mkdir, open, readlink, realpath } from 'node:fs/promises';
+import { chmod, lchown, lstat, mkdir, open, readdir, readlink, realpath, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { at, DIR_FLAGS, openRootDir, READ_FLAGS } from './dir-handle.ts';
@@ -9,16 +9,43 @@ import { ToolError } from './errors.ts';
 // Chat ids are uuids; anything that could be a path component trick (/, .., dots, NUL) is refused.
 const CHAT_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 
-/** Creates `<rootDir>/<chatId>` if needed and returns its real path. */
-export async function ensureWorkspace(rootDir: string, chatId: string): Promise<string> {
+/** The user that owns a workspace and the files the tools create in it; undefined: the worker's own. */
+export type WorkspaceOwner = { uid: number; gid: number } | undefined;
+
+/**
+ * Creates `<rootDir>/<chatId>` if needed and returns its real path. The root lets others only pass
+ * through (0711: the sandbox user must reach its own workspace, but nobody may list the chats); each
+ * workspace is private (0700) to `owner`, the user sandboxed commands run as.
+ */
+export async function ensureWorkspace(rootDir: string, chatId: string, owner?: WorkspaceOwner): Promise<string> {
   if (!CHAT_ID.test(chatId)) throw new Error(`Invalid chat id for a workspace: ${JSON.stringify(chatId)}`);
-  await mkdir(rootDir, { recursive: true });
-  const dir = join(await realpath(rootDir), chatId);
-  await mkdir(dir, { recursive: true });
+  await mkdir(rootDir, { recursive: true, mode: 0o700 });
+  const realRoot = await realpath(rootDir);
+  const rootStat = await stat(realRoot);
+  const rootMode = owner ? 0o711 : 0o700;
+  if ((rootStat.mode & 0o777) !== rootMode) await chmod(realRoot, rootMode);
+  const dir = join(realRoot, chatId);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
   const real = await realpath(dir);
   // A pre-existing symlink in place of the workspace would let one chat act on another's files.
   if (real !== dir) throw new Error(`Workspace ${dir} is a symbolic link (to ${real}); refusing to use it`);
+  if (owner) {
+    const st = await lstat(dir);
+    // A workspace from before the sandbox (or from PARLEY_EXECUTE_SANDBOX=none) holds the worker's
+    // files: hand all of them to the sandbox user once, or its commands could not read them.
+    if (st.uid !== owner.uid || st.gid !== owner.gid) await chownTree(dir, owner);
+  }
   return real;
+}
+
+/** lchown of `dir` and everything below it, never following a symlink. */
+async function chownTree(dir: string, owner: { uid: number; gid: number }): Promise<void> {
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, entry.name);
+    if (entry.isDirectory()) await chownTree(p, owner);
+    else await lchown(p, owner.uid, owner.gid);
+  }
+  await lchown(dir, owner.uid, owner.gid);
 }
 
 /** A path inside the workspace, found through directory handles (see withEntry). */
@@ -31,6 +58,8 @@ export interface Entry {
   name: string | undefined;
   /** The entry's lstat (a symlink is followed, so never a link); undefined when it does not exist. */
   stat: Stats | undefined;
+  /** Who new files and directories should belong to (the workspace's owner), when the worker can choose. */
+  owner: WorkspaceOwner;
   /** Opens the entry, a regular file, for reading. Refuses hard-linked files. Closed after `use`. */
   openFile(): Promise<{ handle: FileHandle; stat: Stats }>;
   /** Opens the entry, a directory. Closed after `use`. */
@@ -62,12 +91,14 @@ export async function withEntry<T>(root: string, input: string, opts: EntryOptio
   try {
     const rootDir = await openRootDir(root);
     toClose.push(rootDir);
+    const owner = await ownerOf(rootDir);
     const components = display === '.' ? [] : display.split(sep);
-    const found = await walk(root, rootDir, components, JSON.stringify(input), opts);
+    const found = await walk(root, rootDir, components, JSON.stringify(input), opts, owner);
     if (found.dir !== rootDir) toClose.push(found.dir);
     const entry: Entry = {
       display,
       ...found,
+      owner,
       openFile: async () => {
         if (found.name === undefined) throw new ToolError(`${JSON.stringify(display)} is a directory.`);
         const handle = await open(at(found.dir, found.name), READ_FLAGS).catch((err: unknown) => {
@@ -145,7 +176,17 @@ const MAX_RETRIES = 20;
 
 interface Found { dir: FileHandle; name: string | undefined; stat: Stats | undefined }
 
-async function walk(root: string, rootDir: FileHandle, components: string[], shown: string, opts: EntryOptions): Promise<Found> {
+/**
+ * A root worker writes files on behalf of the sandbox user that owns the workspace: they must be that
+ * user's too, or the commands of the same chat could not read what the file tools wrote.
+ */
+async function ownerOf(rootDir: FileHandle): Promise<WorkspaceOwner> {
+  if (process.getuid?.() !== 0) return undefined;
+  const { uid, gid } = await rootDir.stat();
+  return uid === 0 && gid === 0 ? undefined : { uid, gid };
+}
+
+async function walk(root: string, rootDir: FileHandle, components: string[], shown: string, opts: EntryOptions, owner: WorkspaceOwner): Promise<Found> {
   // chain[i + 1] is open relative to chain[i]: ".." steps back to a handle already held rather than
   // asking the kernel for the parent, which might by then be a directory outside.
   const chain: FileHandle[] = [rootDir];
@@ -222,9 +263,12 @@ async function walk(root: string, rootDir: FileHandle, components: string[], sho
           } else if (opts.createParents !== true) {
             throw err;
           } else {
-            await mkdir(at(dir, name)).catch((e: unknown) => {
+            const made = await mkdir(at(dir, name), { mode: 0o700 }).then(() => true, (e: unknown) => {
               if (codeOf(e) !== 'EEXIST') throw e;
+              return false;
             });
+            // lchown: if the new directory was swapped for a symlink meanwhile, only the link changes owner.
+            if (made && owner) await lchown(at(dir, name), owner.uid, owner.gid);
             again(name);
           }
         } else if (st.isSymbolicLink()) {
