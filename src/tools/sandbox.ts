@@ -169,7 +169,7 @@ function bubblewrap(settings: SandboxSettings): Sandbox {
     args.push(
       '--proc', '/proc', '--dev', '/dev',
       '--size', String(limits.maxFileMb * 1024 * 1024), '--tmpfs', '/tmp',
-      '--dir', '/var/tmp',
+      '--symlink', '/tmp', '/var/tmp',
     );
     return args;
   };
@@ -178,7 +178,8 @@ function bubblewrap(settings: SandboxSettings): Sandbox {
     fixedArgs ??= argsFor();
     return {
       file: 'prlimit',
-      args: [...(await fixedArgs), ...bindArgs, '--chdir', SANDBOX_WORKSPACE, '--', '/bin/sh', '-c', command],
+      // The sandbox's own root (a tmpfs holding the mount points) goes read-only after the last mount.
+      args: [...(await fixedArgs), ...bindArgs, '--remount-ro', '/', '--chdir', SANDBOX_WORKSPACE, '--', '/bin/sh', '-c', command],
       cwd: '/',
       // bwrap's own environment is what /proc/1/environ shows inside, so it gets only the command's.
       env: commandEnv(SANDBOX_WORKSPACE, SYSTEM_PATH),
