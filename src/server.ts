@@ -13,15 +13,21 @@ type Stop = () => Promise<void>;
 /** A secret kept in the data dir so a dev install survives restarts without configuration. */
 function devSecret(config: Config, file: string, make: () => string): { value: string; created: boolean } {
   const p = path.join(config.dataDir, file);
-  if (fs.existsSync(p)) return { value: fs.readFileSync(p, 'utf8').trim(), created: false };
+  if (fs.existsSync(p)) {
+    fs.chmodSync(p, 0o600); // one made by an older Parley may be readable by others
+    return { value: fs.readFileSync(p, 'utf8').trim(), created: false };
+  }
   const value = make();
-  fs.mkdirSync(config.dataDir, { recursive: true });
   fs.writeFileSync(p, value + '\n', { mode: 0o600 });
   return { value, created: true };
 }
 
 async function runDev(config: Config, stops: Stop[], fatal: () => Promise<void>): Promise<void> {
-  fs.mkdirSync(config.dataDir, { recursive: true });
+  // The data dir holds the dev secrets, the embedded PostgreSQL and Temporal's history: the owner's
+  // only (the embedded PostgreSQL adds o+x when it runs as the postgres user, to reach its cluster).
+  fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const { mode } = fs.statSync(config.dataDir);
+  if ((mode & 0o066) !== 0) fs.chmodSync(config.dataDir, mode & 0o711);
   // Dev-only modules load lazily: `parley api`/`parley worker` never pull them in.
   const { startEmbeddedPostgres } = await import('./dev/postgres.ts');
   const { startTemporalDevServer } = await import('./dev/temporal.ts');

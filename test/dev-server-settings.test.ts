@@ -34,3 +34,11 @@ test('extra dynamic config is added to, and may override, the defaults', () => {
   expect(args).not.toContain(`--dynamic-config-value ${keys[0]}=${devServerDynamicConfig[keys[0] as keyof typeof devServerDynamicConfig]}`);
   for (const key of keys.slice(1)) expect(args.some((a) => a.startsWith(`--dynamic-config-value ${key}=`))).toBe(true);
 });
+
+test('the compose worker installs and allows the execute sandbox', async () => {
+  const compose = await fs.readFile(path.join(root, 'docker-compose.yml'), 'utf8');
+  const worker = /\n {2}worker:\n((?: {4}.*\n|\s*\n)+)/.exec(compose)?.[1] ?? '';
+  for (const opt of ['seccomp=unconfined', 'apparmor=unconfined', 'systempaths=unconfined']) expect(worker).toContain(`- ${opt}`);
+  const dockerfile = await fs.readFile(path.join(root, 'Dockerfile'), 'utf8');
+  expect(dockerfile).toMatch(/apt-get install[^\n]*\bbubblewrap\b/);
+});

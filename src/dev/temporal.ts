@@ -138,7 +138,12 @@ export async function startTemporalDevServer(opts: {
   }
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'error'];
   if (opts.dbFile) {
-    fs.mkdirSync(path.dirname(opts.dbFile), { recursive: true });
+    fs.mkdirSync(path.dirname(opts.dbFile), { recursive: true, mode: 0o700 });
+    // Every chat's workflow history is in it: the owner's only (also its -wal and -shm files, which
+    // the server creates later with its umask, set below).
+    for (const f of [opts.dbFile, `${opts.dbFile}-wal`, `${opts.dbFile}-shm`]) {
+      if (fs.existsSync(f)) fs.chmodSync(f, 0o600);
+    }
     args.push('--db-filename', opts.dbFile);
   }
   let uiUrl: string | undefined;
@@ -156,7 +161,14 @@ export async function startTemporalDevServer(opts: {
   }
   args.push(...devServerSettingArgs(opts.dynamicConfig));
 
-  const child = spawn(cli, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // A child inherits the umask at spawn: files the dev server creates are then 0600.
+  const umask = process.umask(0o077);
+  let child: ReturnType<typeof spawn>;
+  try {
+    child = spawn(cli, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  } finally {
+    process.umask(umask);
+  }
   let out = '';
   const keep = (b: Buffer) => { out = (out + b.toString()).slice(-8000); };
   child.stdout?.on('data', keep);
