@@ -63,7 +63,9 @@ async function bundleWorkflowsCommand(args: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch(async (err) => {
-  const { ConfigError } = await import('./config.ts');
-  console.error(err instanceof ConfigError ? err.message : err);
+  // A message a person can act on; the stack trace only when asked for (LOG_LEVEL=debug or trace).
+  const verbose = /^(debug|trace)$/i.test(process.env.LOG_LEVEL ?? '');
+  const message = err instanceof Error ? err.message || err.name : `failed: ${String(err)}`;
+  console.error(verbose && err instanceof Error && err.stack ? err.stack : `parley: ${message}`);
   process.exit(1);
 });

