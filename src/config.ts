@@ -21,6 +21,8 @@ export interface Config {
   /** The chats' workspaces: their own root, never inside the data dir (whose secrets tools must not reach). */
   workspacesDir: string;
   temporalCliPath: string | undefined;
+  /** Port of the dev server `parley dev` starts. */
+  temporalPort: number;
   temporalUiPort: number;
   /** A bundle from `parley bundle-workflows`. Unset: the worker bundles at start (2–3 s, in a child process). */
   workflowBundlePath: string | undefined;
@@ -152,6 +154,7 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir,
     workspacesDir,
     temporalCliPath: str('TEMPORAL_CLI_PATH'),
+    temporalPort: int('PARLEY_TEMPORAL_PORT', 7233, 1, 65535),
     temporalUiPort: int('PARLEY_TEMPORAL_UI_PORT', 8233, 1, 65535),
     workflowBundlePath: workflowBundle && path.resolve(workflowBundle),
     maxSteps: int('PARLEY_MAX_STEPS', 100, 1, 10_000),

@@ -108,12 +108,16 @@ function chatWorkflowsOf(connection: ConnectionLike, config: Config, deployment:
 }
 
 let runtimeInstalled = false;
-/** The SDK's process-wide runtime, logging at Parley's level (it can only be set up once). */
+/**
+ * The SDK's process-wide runtime, logging at Parley's level (it can only be set up once). The SDK's
+ * INFO lines are routine (a worker's state changes at every start and Ctrl-C), so Parley's `info`
+ * shows its warnings and errors; `debug` shows everything.
+ */
 function installTemporalRuntime(level: string, { Runtime, DefaultLogger }: typeof TemporalWorkerSdk): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
-  const levels: Record<string, LogLevel> = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR' };
-  const logLevel = levels[level] ?? (level === 'silent' || level === 'fatal' ? 'ERROR' : 'INFO');
+  const levels: Record<string, LogLevel> = { trace: 'TRACE', debug: 'DEBUG', info: 'WARN', warn: 'WARN', error: 'ERROR' };
+  const logLevel = levels[level] ?? 'ERROR';
   try {
     // shutdownSignals: []: the CLI owns SIGTERM/SIGINT and shuts workers down in order.
     Runtime.install({ shutdownSignals: [], logger: new DefaultLogger(logLevel), telemetryOptions: { logging: { filter: { core: logLevel === 'TRACE' ? 'TRACE' : logLevel, other: 'ERROR' } } } });

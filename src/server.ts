@@ -57,8 +57,9 @@ async function runDev(config: Config, stops: Stop[], fatal: () => Promise<void>)
       ...(config.temporalCliPath ? { cliPath: config.temporalCliPath } : {}),
       dbFile: path.join(config.dataDir, 'temporal.sqlite'),
       uiPort: config.temporalUiPort,
-      // The CLI's default address, so `temporal workflow signal ...` reaches it without flags.
-      port: 7233,
+      // By default the CLI's default address, so `temporal workflow signal ...` reaches it without flags.
+      port: config.temporalPort,
+      pidFile: path.join(config.dataDir, 'temporal.pid'),
       onNotice: (m) => console.log(m),
       // Without Temporal no turn can run: say so in one line and stop, rather than retrying quietly.
       onUnexpectedExit: (how) => {

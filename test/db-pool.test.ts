@@ -34,3 +34,49 @@ test('a quiet pause does not close every connection: the next turn starts on war
     await Promise.all([pool.end(), plain.end()]);
   }
 });
+
+test('a checked-out client whose connection dies fails its next query instead of crashing the process', async () => {
+  const pool = createPool(db.url);
+  try {
+    const client = await pool.connect();
+    const { rows } = await client.query('SELECT pg_backend_pid() AS pid');
+    // Held between queries (as the reconciler holds its lock connection while it calls Temporal).
+    await db.pool.query('SELECT pg_terminate_backend($1)', [rows[0].pid]);
+    await new Promise((r) => setTimeout(r, 200)); // the 57P01 error event arrives meanwhile
+    await expect(client.query('SELECT 1')).rejects.toThrow();
+    client.release();
+    expect((await pool.query('SELECT 1 AS one')).rows[0].one).toBe(1); // the dead client was dropped
+  } finally {
+    await pool.end();
+  }
+});
+
+test('the interrupt listener reconnects after its connection is lost, also when the first tries fail', async () => {
+  const { InterruptRegistry, INTERRUPT_CHANNEL, notifyInterrupt } = await import('../src/worker/interrupts.ts');
+  const registry = new InterruptRegistry(db.url);
+  await registry.start();
+  const dbName = new URL(db.url).pathname.slice(1);
+  const listener = async () => (await db.pool.query(
+    `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND query = $2`, [dbName, `LISTEN ${INTERRUPT_CHANNEL}`])).rows.map((r) => r.pid as number);
+  try {
+    expect(await listener()).toHaveLength(1);
+    // New connections are refused for a while (a database restarting), then the listener is cut.
+    const admin = new pg.Client({ connectionString: db.url.replace(`/${dbName}`, '/postgres') });
+    await admin.connect();
+    await admin.query(`ALTER DATABASE "${dbName}" ALLOW_CONNECTIONS false`);
+    await db.pool.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) pid', [await listener()]);
+    await new Promise((r) => setTimeout(r, 1_500)); // about three failed reconnects
+    await admin.query(`ALTER DATABASE "${dbName}" ALLOW_CONNECTIONS true`);
+    await admin.end();
+    for (let i = 0; i < 40 && (await listener()).length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await listener()).toHaveLength(1);
+    // And it works: a NOTIFY aborts the registered step.
+    const step = registry.register('chat-1', 3);
+    await notifyInterrupt(db.pool, 'chat-1', 3);
+    for (let i = 0; i < 40 && !step.signal.aborted; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(step.signal.aborted).toBe(true);
+    step.release();
+  } finally {
+    await registry.stop();
+  }
+});

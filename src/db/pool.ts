@@ -18,6 +18,11 @@ export function createPool(connectionString: string, max = 10): pg.Pool {
   const pool = new pg.Pool({ connectionString, max, ...POOL_WARM });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', () => {});
+  // Nor may a checked-out one: pg-pool listens for errors only on idle clients, and a client held
+  // between queries (the reconciler's lock connection while it calls Temporal, say) would otherwise
+  // throw an unhandled 'error' event when PostgreSQL goes away. Its next query fails instead, and the
+  // pool drops it on release (it is no longer queryable).
+  pool.on('connect', (client) => { client.on('error', () => {}); });
   return pool;
 }
 

@@ -102,6 +102,30 @@ async function waitForSearchAttributes(address: string, timeoutMs: number): Prom
   }
 }
 
+/**
+ * `kill -9` of `parley dev` leaves its Temporal dev server running (a separate process) on the port,
+ * and the next start would refuse that port as taken by a stranger. A server whose pid is in our pid
+ * file and whose command line names our database file is ours: stop it.
+ */
+async function stopLeftoverServer(pidFile: string, dbFile: string, onNotice?: (m: string) => void): Promise<void> {
+  let pid: number;
+  let cmdline: string;
+  try {
+    pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
+    if (!Number.isInteger(pid) || pid <= 0) return;
+    cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return; // no pid file, or that process is gone
+  }
+  if (!cmdline.includes('start-dev') || !cmdline.split('\0').includes(dbFile)) return;
+  onNotice?.(`Temporal dev server: stopping the server (pid ${pid}) an earlier run left behind`);
+  const alive = (): boolean => { try { process.kill(pid, 0); return true; } catch { return false; } };
+  process.kill(pid, 'SIGTERM');
+  for (let waited = 0; alive() && waited < 10_000; waited += 100) await new Promise((r) => setTimeout(r, 100));
+  if (alive()) process.kill(pid, 'SIGKILL');
+  for (let waited = 0; alive() && waited < 5_000; waited += 100) await new Promise((r) => setTimeout(r, 100));
+}
+
 /** `start-dev` arguments for Parley's search attributes and devServerDynamicConfig (plus `extra`). */
 export function devServerSettingArgs(extra: Record<string, unknown> = {}): string[] {
   const args: string[] = [];
@@ -122,11 +146,17 @@ export async function startTemporalDevServer(opts: {
   dynamicConfig?: Record<string, unknown>;
   /** Called when the server exits without stop() having been called (it crashed or was killed). */
   onUnexpectedExit?: (how: string) => void;
-  /** Told when the requested UI port was taken and another one was used. */
+  /** Told when the requested UI port was taken and another one was used, or a leftover server was stopped. */
   onNotice?: (message: string) => void;
+  /**
+   * Where the server's pid is kept while it runs. A server left behind by a killed earlier run (with
+   * this same `dbFile`) is stopped before this one starts, instead of being taken for a stranger's.
+   */
+  pidFile?: string;
 }): Promise<TemporalDevServer> {
   const cli = findTemporalCli(opts.cliPath);
   const port = opts.port ?? (await freePort());
+  if (opts.pidFile && opts.dbFile) await stopLeftoverServer(opts.pidFile, opts.dbFile, opts.onNotice);
   // Something else on the port (another `parley dev`, a Temporal started by hand) would answer our
   // readiness checks, and our worker would silently serve that server's chats with our database.
   if (await portAnswers(port)) {
@@ -173,8 +203,10 @@ export async function startTemporalDevServer(opts: {
   const keep = (b: Buffer) => { out = (out + b.toString()).slice(-8000); };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
+  if (opts.pidFile && child.pid !== undefined) fs.writeFileSync(opts.pidFile, `${child.pid}\n`, { mode: 0o600 });
   let stopping = false;
   child.once('exit', (code, signal) => {
+    if (opts.pidFile) fs.rmSync(opts.pidFile, { force: true });
     if (!stopping) opts.onUnexpectedExit?.(signal ? `was killed by ${signal}` : `exited with code ${code}`);
   });
   await waitForPort(port, child, 30_000, () => out);

@@ -11,6 +11,7 @@ export class InterruptRegistry {
   private readonly running = new Map<string, Set<AbortController>>();
   private client: pg.Client | undefined;
   private stopped = false;
+  private started = false;
   private readonly databaseUrl: string;
 
   constructor(databaseUrl: string) {
@@ -27,14 +28,28 @@ export class InterruptRegistry {
     client.on('notification', (msg) => {
       if (msg.channel === INTERRUPT_CHANNEL && msg.payload) this.abortLocal(msg.payload);
     });
-    client.on('error', () => {
-      // Reconnect: while disconnected, interrupts still arrive through Temporal's heartbeat path.
-      if (this.stopped) return;
+    let lost = false;
+    // Once per client: drop it and, after start() succeeded, try again until a connection works.
+    // While disconnected, interrupts still arrive through Temporal's heartbeat path, only later.
+    const lose = (): void => {
+      if (lost) return;
+      lost = true;
+      client.end().catch(() => {});
+      if (this.client === client) this.client = undefined;
+      if (!this.started || this.stopped) return;
       setTimeout(() => { if (!this.stopped) this.connect().catch(() => {}); }, 500).unref();
-    });
-    await client.connect();
-    await client.query(`LISTEN ${INTERRUPT_CHANNEL}`);
+    };
+    client.on('error', lose);
+    client.on('end', lose);
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${INTERRUPT_CHANNEL}`);
+    } catch (err) {
+      lose();
+      throw err; // start() reports it; a reconnect attempt has scheduled the next one
+    }
     this.client = client;
+    this.started = true;
   }
 
   async stop(): Promise<void> {
