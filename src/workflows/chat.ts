@@ -125,8 +125,11 @@ export async function chatWorkflow(input: ChatWorkflowInput): Promise<void> {
     try {
       return await advanceChatActivity(input.deployment !== undefined ? { ...args, deployment: input.deployment } : args);
     } catch (err) {
-      if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === WRONG_DEPLOYMENT) {
-        throw new Error(err.cause.message, { cause: err });
+      // A local activity's failure reaches the workflow as the ApplicationFailure itself (a regular
+      // activity's would be wrapped in an ActivityFailure): look at both.
+      const failure = err instanceof ActivityFailure ? err.cause : err;
+      if (failure instanceof ApplicationFailure && failure.type === WRONG_DEPLOYMENT) {
+        throw new Error(failure.message, { cause: err });
       }
       throw err;
     }
