@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { chatWorkflowId } from '../src/workflows/types.ts';
-import { reply, text } from './support/fake-providers.ts';
+import { httpError, reply, text, toolCall } from './support/fake-providers.ts';
 import { startStack, type Stack } from './support/stack.ts';
 
 let mine: Stack;
@@ -49,3 +49,37 @@ test("a worker of another deployment fails the task instead of ending the chat; 
   expect(body.messages.map((m: any) => m.role)).toEqual(['user', 'assistant']);
   expect(body.messages[1].parts).toEqual([{ type: 'text', text: 'served by the right worker' }]);
 }, 60_000);
+
+test('with workers of both deployments polling, every step and tool of a turn is served by its own deployment', async () => {
+  const env = { PARLEY_TASK_QUEUE: `shared-${randomUUID()}`, PARLEY_RECONCILE_INTERVAL_MS: '3600000' };
+  const own = await startStack({ env, workers: 1 });
+  // Two of theirs to one of ours: most first attempts land on a stranger.
+  const other = await startStack({ env, workers: 2 });
+  try {
+    const { modelId } = await own.setupModel('openai');
+    // A first attempt goes to the worker that completed the workflow task (eager dispatch, sticky
+    // queues); retries go through the shared queue, where the strangers poll too. Provider errors
+    // make retries of both steps.
+    own.fake.enqueue('openai', httpError(503));
+    own.fake.enqueue('openai', reply([toolCall('write_file', { path: 'a.txt', content: 'one\n' })]));
+    own.fake.enqueue('openai', httpError(503));
+    own.fake.enqueue('openai', reply([toolCall('execute', { command: 'cat a.txt' })]));
+    own.fake.enqueue('openai', httpError(503));
+    own.fake.enqueue('openai', reply(text('all done')));
+    const created = await own.http('POST', '/api/v1/chats', { content: 'go', modelId, title: 'crossing' });
+    const chatId: string = created.body.chat.id;
+    const settled = await own.waitForStatus(chatId, ['waiting', 'error'], 60_000);
+    expect(settled).toMatchObject({ status: 'waiting', last_error: null });
+    const { body } = await own.http('GET', `/api/v1/chats/${chatId}/messages`);
+    expect(body.messages.map((m: any) => m.role)).toEqual(['user', 'assistant', 'tool', 'assistant', 'tool', 'assistant']);
+    const results = body.messages.filter((m: any) => m.role === 'tool').map((m: any) => m.parts[0]);
+    expect(results.every((p: any) => p.isError === false)).toBe(true);
+    expect(JSON.stringify(results[1].result)).toContain('one');
+    // Whatever the strangers were handed, they refused: nothing of this chat is in their database.
+    const { rows } = await other.services.pool.query('SELECT count(*)::int AS n FROM messages');
+    expect(rows[0].n).toBe(0);
+  } finally {
+    await other.close();
+    await own.close();
+  }
+}, 120_000);

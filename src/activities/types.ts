@@ -14,8 +14,17 @@ export interface AdvanceChatInput {
   deployment?: string;
 }
 
-/** ApplicationFailure type of advanceChat meeting a chat of another deployment. */
+/**
+ * ApplicationFailure type of an activity meeting a chat of another deployment: non-retryable from
+ * advanceChat and local activities (the workflow then fails its task, see chat.ts), retryable from
+ * regular activities (Temporal dispatches the retry to any worker of the queue).
+ */
 export const WRONG_DEPLOYMENT = 'wrong_deployment';
+
+/** Every activity input names the workflow's deployment (ChatWorkflowInput.deployment), when it has one. */
+export interface Deployed {
+  deployment?: string;
+}
 
 export interface TurnSettings {
   maxSteps: number;
@@ -44,7 +53,7 @@ export interface AdvanceChatResult {
   idleMs?: number;
 }
 
-export interface StepRef { chatId: string; turn: number; step: number }
+export interface StepRef extends Deployed { chatId: string; turn: number; step: number }
 
 export interface StepToolCall {
   toolCallId: string;
@@ -77,7 +86,7 @@ export interface BroadcastInterruptInput { chatId: string; turn: number }
 
 export type CompactionReason = 'threshold' | 'context_length' | 'manual';
 
-export interface CompactInput {
+export interface CompactInput extends Deployed {
   chatId: string;
   turn: number;
   /** The summary is stored after this step's messages (0: right after the turn's user message). */
@@ -98,7 +107,7 @@ export interface ChatActivities {
   llmStep(input: StepRef): Promise<LlmStepResult>;
   runToolCall(input: ToolCallRef): Promise<ToolCallResult>;
   compactContext(input: CompactInput): Promise<CompactResult>;
-  generateTitle(input: { chatId: string }): Promise<void>;
+  generateTitle(input: { chatId: string } & Deployed): Promise<void>;
 }
 
 export interface ChatLocalActivities {

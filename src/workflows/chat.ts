@@ -29,6 +29,14 @@ import type { ErrorInfo } from '../shared/types.ts';
 import { MAX_COMPACTIONS_PER_TURN, SUMMARY_MAX_ATTEMPTS, isContextLengthFailure, shouldCompact } from './compaction.ts';
 import type { ChatWorkflowInput, ChatWorkflowState, InterruptInput } from './types.ts';
 
+/**
+ * Not a Temporal failure on purpose: thrown out of the workflow function, it fails the workflow task
+ * (retried) instead of the workflow (see `local` in chatWorkflow).
+ */
+class DeploymentMismatch extends Error {
+  override name = 'DeploymentMismatch';
+}
+
 export const interruptSignal = defineSignal<[InterruptInput?]>('interrupt');
 /** Sent by the API after it queued a message in PostgreSQL (the queue's source of truth). */
 export const wakeSignal = defineSignal('wake');
@@ -118,22 +126,26 @@ export async function chatWorkflow(input: ChatWorkflowInput): Promise<void> {
     );
   });
 
-  // Every advance names the run's deployment. A worker of another deployment refuses it; that must
-  // not settle or end this workflow, so it fails the workflow task instead (a plain Error does):
-  // Temporal retries the task, and a worker of the right deployment takes it over.
-  const advanceChat = async (args: AdvanceChatInput): Promise<AdvanceChatResult> => {
+  // Every activity input names the run's deployment. A worker of another deployment refuses it. A
+  // regular activity's refusal is retried by Temporal on any worker of the queue; a local activity
+  // (which runs inside the workflow task) must not settle or end this workflow, so its refusal fails
+  // the workflow task instead (a plain Error does): Temporal retries the task, and sooner or later a
+  // worker of the right deployment takes it over.
+  const deployed = <T extends object>(args: T): T => (input.deployment !== undefined ? { ...args, deployment: input.deployment } : args);
+  const local = async <T>(run: () => Promise<T>): Promise<T> => {
     try {
-      return await advanceChatActivity(input.deployment !== undefined ? { ...args, deployment: input.deployment } : args);
+      return await run();
     } catch (err) {
       // A local activity's failure reaches the workflow as the ApplicationFailure itself (a regular
       // activity's would be wrapped in an ActivityFailure): look at both.
       const failure = err instanceof ActivityFailure ? err.cause : err;
       if (failure instanceof ApplicationFailure && failure.type === WRONG_DEPLOYMENT) {
-        throw new Error(failure.message, { cause: err });
+        throw new DeploymentMismatch(failure.message, { cause: err });
       }
       throw err;
     }
   };
+  const advanceChat = (args: AdvanceChatInput): Promise<AdvanceChatResult> => local(() => advanceChatActivity(deployed(args)));
 
   const apply = (r: AdvanceChatResult) => {
     state.queueLength = r.queueLength;
@@ -165,7 +177,7 @@ export async function chatWorkflow(input: ChatWorkflowInput): Promise<void> {
       result = await runManualCompaction(next.compact.turn, next.compact.afterStep, next.settings);
     } else {
       turn = next.turn!;
-      if (next.generateTitle) background.push(generateTitle({ chatId: input.chatId }).catch(() => undefined));
+      if (next.generateTitle) background.push(generateTitle(deployed({ chatId: input.chatId })).catch(() => undefined));
       result = await runTurn(turn, next.settings);
     }
     const { outcome, error } = result;
@@ -218,12 +230,13 @@ export async function chatWorkflow(input: ChatWorkflowInput): Promise<void> {
     const scope = new CancellationScope();
     turnScope = scope;
     try {
-      await scope.run(() => compactionActivities(settings).compactContext({
-        chatId: input.chatId, turn, afterStep, reason: 'manual', contextTokens: state.lastContextTokens ?? 0,
+      await scope.run(() => compactionActivities(settings).compactContext(deployed({
+        chatId: input.chatId, turn, afterStep, reason: 'manual' as const, contextTokens: state.lastContextTokens ?? 0,
         contextLimit: settings.contextLimit, thresholdPercent: settings.compactionThresholdPercent,
-      }));
+      })));
       return { outcome: 'completed' };
     } catch (err) {
+      if (err instanceof DeploymentMismatch) throw err;
       if (isCancellation(err)) return { outcome: CancellationScope.current().consideredCancelled ? 'cancelled' : 'interrupted' };
       return { outcome: 'failed', error: toErrorInfo(err) };
     }
@@ -243,16 +256,16 @@ export async function chatWorkflow(input: ChatWorkflowInput): Promise<void> {
         let compactions = 0;
         const compact = async (afterStep: number, reason: 'threshold' | 'context_length', contextTokens: number) => {
           compactions++;
-          const r = await compactContext({
+          const r = await compactContext(deployed({
             chatId: input.chatId, turn, afterStep, reason, contextTokens,
             contextLimit: settings.contextLimit, thresholdPercent: settings.compactionThresholdPercent,
-          });
+          }));
           return r.compacted;
         };
         let retriedAfterCompaction = false;
         for (let step = 1; step <= settings.maxSteps; step++) {
           state.step = step;
-          const ref = { chatId: input.chatId, turn, step };
+          const ref = deployed({ chatId: input.chatId, turn, step });
           let result: LlmStepResult;
           try {
             result = await acts.llmStep(ref);
@@ -272,7 +285,9 @@ export async function chatWorkflow(input: ChatWorkflowInput): Promise<void> {
           if (result.toolCalls.length > 0) {
             // Independent calls run in parallel; results are stored by call index, so order is kept.
             const results = await Promise.all(result.toolCalls.map((call, index) =>
-              (call.local ? localTools : acts).runToolCall({ ...ref, index, toolCallId: call.toolCallId })));
+              call.local
+                ? local(() => localTools.runToolCall({ ...ref, index, toolCallId: call.toolCallId }))
+                : acts.runToolCall({ ...ref, index, toolCallId: call.toolCallId })));
             if (results.some((r) => r.interrupted)) return { outcome: 'interrupted' };
           }
           const final = result.toolCalls.length === 0;
@@ -288,6 +303,7 @@ export async function chatWorkflow(input: ChatWorkflowInput): Promise<void> {
         };
       });
     } catch (err) {
+      if (err instanceof DeploymentMismatch) throw err;
       if (isCancellation(err)) {
         // A workflow cancel cancels the root scope; an interrupt cancels only this turn's scope.
         if (CancellationScope.current().consideredCancelled) return { outcome: 'cancelled' };
