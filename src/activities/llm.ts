@@ -13,6 +13,7 @@ import { emptyUsage } from '../shared/types.ts';
 import { isLocalTool, toolSpecs } from '../tools/index.ts';
 import type { InterruptRegistry } from '../worker/interrupts.ts';
 import type { LlmStepResult, StepRef, StepToolCall } from './types.ts';
+import { DatabaseFailure, inDatabase } from '../db/errors.ts';
 import { announceRetry, toApplicationFailure, workerShutdownFailure } from './failures.ts';
 import { buildPrompt } from './prompt.ts';
 
@@ -79,7 +80,7 @@ class StepAccumulator {
         break;
       }
       case 'finish':
-        this.usage = ev.usage;
+        this.usage = boundedUsage(ev.usage);
         this.finishReason = ev.reason;
         break;
     }
@@ -100,13 +101,42 @@ class StepAccumulator {
 
 const HEARTBEAT_MS = 2_000;
 
+/** Far above any real count: what a provider reports beyond it (or not as a count at all) is not stored. */
+const MAX_TOKENS = 1e12;
+/** Token counts as a provider reported them, made safe to store and to sum. */
+function boundedUsage(u: Usage): Usage {
+  const bound = (n: unknown): number => (typeof n === 'number' && Number.isFinite(n) && n > 0 ? Math.min(Math.round(n), MAX_TOKENS) : 0);
+  const out = { ...u };
+  for (const k of Object.keys(out) as Array<keyof Usage>) (out[k] as unknown) = bound(out[k]);
+  return out;
+}
+
 export function contextTokensOf(u: Usage): number {
   return u.inputTokens + u.cacheReadTokens + u.cacheWriteTokens;
 }
 
 const stepToolCall = (c: ToolCallPart): StepToolCall => ({ toolCallId: c.toolCallId, name: c.name, local: isLocalTool(c.name) });
 
+/**
+ * An activity failure for `err`: database failures say so (a provider is not blamed for them) and
+ * are retried only when that can help; the rest is classified as the provider's. Retries are
+ * announced to the chat's clients.
+ */
+async function asFailure(err: unknown, deps: LlmDeps, chatId: string, providerName: string): Promise<unknown> {
+  if (err instanceof CancelledFailure) return err;
+  const failure = err instanceof ApplicationFailure ? err
+    : err instanceof DatabaseFailure ? toApplicationFailure(err.info)
+      : toApplicationFailure(classifyProviderError(err, providerName));
+  if (!failure.nonRetryable) await announceRetry(deps.events, chatId, failure);
+  return failure;
+}
+
 export function createLlmActivity(deps: LlmDeps) {
+  /**
+   * Replies received but not stored, by step, for the next attempt on this worker. Bounded: a step's
+   * attempts end within llmStepTimeoutMs, and a retry on another worker calls the provider again.
+   */
+  const received = new ExpiringMap<string, { save: Parameters<typeof saveStepMessage>[2]; result: LlmStepResult }>(deps.config.llmStepTimeoutMs, 1_000);
   return async function llmStep(ref: StepRef): Promise<LlmStepResult> {
     const ctx = Context.current();
     const { attempt } = ctx.info;
@@ -114,11 +144,16 @@ export function createLlmActivity(deps: LlmDeps) {
 
     // Loaded together: one round trip of latency before the provider call instead of two. The model and
     // transcript are wasted only in the rare case below.
-    const [done, model, transcript] = await Promise.all([
-      findCompletedStep(deps.pool, ref.chatId, ref.turn, ref.step),
-      loadChatModel(deps.pool, ref.chatId),
-      loadPromptMessages(deps.pool, ref.chatId),
-    ]);
+    let done, model, transcript;
+    try {
+      [done, model, transcript] = await inDatabase('load this chat', () => Promise.all([
+        findCompletedStep(deps.pool, ref.chatId, ref.turn, ref.step),
+        loadChatModel(deps.pool, ref.chatId),
+        loadPromptMessages(deps.pool, ref.chatId),
+      ]));
+    } catch (err) {
+      throw await asFailure(err, deps, ref.chatId, 'the database');
+    }
     // An earlier attempt finished this step (its result was lost): answer from PostgreSQL, don't pay twice.
     if (done) {
       const calls = done.message.parts.filter((p): p is ToolCallPart => p.type === 'tool_call');
@@ -131,6 +166,19 @@ export function createLlmActivity(deps: LlmDeps) {
 
     if (!model) {
       throw toApplicationFailure({ kind: 'model_not_found', retryable: false, message: 'The chat has no model and no default model is configured.' });
+    }
+    // An earlier attempt on this worker received the provider's whole reply but could not store it
+    // (the database was briefly unreachable): store that reply, never pay for the step again.
+    const key = `${ref.chatId}:${ref.turn}:${ref.step}`;
+    const kept = received.get(key);
+    if (kept) {
+      try {
+        await inDatabase('store the model\'s reply', () => saveStepMessage(deps.pool, deps.events, kept.save));
+      } catch (err) {
+        throw await asFailure(err, deps, ref.chatId, 'the database');
+      }
+      received.delete(key);
+      return kept.result;
     }
     const { provider, name: providerName } = deps.providerFor(model.provider);
     const messages = buildPrompt(transcript);
@@ -157,35 +205,68 @@ export function createLlmActivity(deps: LlmDeps) {
         if (ctx.cancellationDetails?.workerShutdown) throw workerShutdownFailure();
         await publisher.flush().catch(() => {});
         acc.closePartialCalls();
-        await saveStepMessage(deps.pool, deps.events, {
+        await inDatabase('store the partial reply', () => saveStepMessage(deps.pool, deps.events, {
           chatId: ref.chatId, turn: ref.turn, step: ref.step, parts: acc.parts, modelId: model.modelId, model: model.model,
           usage: acc.usage, costMicros: costMicros(acc.usage, model.pricing), finishReason: 'interrupted', contextTokens: contextTokensOf(acc.usage),
-        });
+        }));
         // Cancelled through Temporal: acknowledge it; interrupted through the fast path: report it.
         if (ctx.cancellationSignal.aborted) throw new CancelledFailure('interrupted');
         return { messageId, toolCalls: [], finishReason: 'interrupted', contextTokens: contextTokensOf(acc.usage), interrupted: true };
       }
       await publisher.flush();
       const usage = acc.usage;
-      await saveStepMessage(deps.pool, deps.events, {
+      const save = {
         chatId: ref.chatId, turn: ref.turn, step: ref.step, parts: acc.parts, modelId: model.modelId, model: model.model,
         usage, costMicros: costMicros(usage, model.pricing), finishReason: acc.finishReason ?? 'stop', contextTokens: contextTokensOf(usage),
-      });
-      return {
+      };
+      const result: LlmStepResult = {
         messageId,
         toolCalls: acc.toolCalls().map(stepToolCall),
         finishReason: acc.finishReason ?? 'stop',
         contextTokens: contextTokensOf(usage),
         interrupted: false,
       };
+      try {
+        await inDatabase('store the model\'s reply', () => saveStepMessage(deps.pool, deps.events, save));
+      } catch (err) {
+        // Kept for the retry (see above) when one can help; a refused reply is refused again.
+        if (err instanceof DatabaseFailure && err.info.retryable) received.set(key, { save, result });
+        throw err;
+      }
+      return result;
     } catch (err) {
-      if (err instanceof CancelledFailure) throw err;
-      const failure = err instanceof ApplicationFailure ? err : toApplicationFailure(classifyProviderError(err, providerName));
-      if (!failure.nonRetryable) await announceRetry(deps.events, ref.chatId, failure);
-      throw failure;
+      throw await asFailure(err, deps, ref.chatId, providerName);
     } finally {
       clearInterval(beat);
       interrupt.release();
     }
   };
+}
+
+/** A Map whose entries expire after `ttlMs`, holding at most `max` (the oldest go first). */
+class ExpiringMap<K, V> {
+  private readonly entries = new Map<K, { value: V; expires: number }>();
+  private readonly ttlMs: number;
+  private readonly max: number;
+  constructor(ttlMs: number, max: number) {
+    this.ttlMs = ttlMs;
+    this.max = max;
+  }
+  get(key: K): V | undefined {
+    const e = this.entries.get(key);
+    if (e === undefined) return undefined;
+    if (e.expires < Date.now()) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return e.value;
+  }
+  set(key: K, value: V): void {
+    this.entries.delete(key);
+    while (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value as K);
+    this.entries.set(key, { value, expires: Date.now() + this.ttlMs });
+  }
+  delete(key: K): void {
+    this.entries.delete(key);
+  }
 }

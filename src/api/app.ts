@@ -64,6 +64,26 @@ function handleError(bodyLimit: number) {
   };
 }
 
+/** Where in a parsed JSON value a string (or key) contains NUL, e.g. `body.options.stop[1]`; undefined if nowhere. */
+function nulPath(value: unknown, path: string): string | undefined {
+  if (typeof value === 'string') return value.includes('\0') ? path : undefined;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = nulPath(value[i], `${path}[${i}]`);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+  if (value !== null && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      if (k.includes('\0')) return `a key in ${path}`;
+      const found = nulPath(v, `${path}.${k}`);
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
+}
+
 export async function buildApi(deps: ApiDeps, options: ApiOptions = {}): Promise<FastifyInstance> {
   const { config } = deps;
   const app = Fastify({
@@ -85,6 +105,15 @@ export async function buildApi(deps: ApiDeps, options: ApiOptions = {}): Promise
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     if (body === '') return done(null, undefined);
     parseJson(request, body as string, done);
+  });
+  // PostgreSQL text can't hold NUL: names, URLs, options and query strings with one are refused here,
+  // saying where, instead of failing as a 500 in the database. Chat text (messages, titles) is the
+  // exception: a pasted NUL is kept as U+FFFD (db/json.ts storableText), routes mark it `chatText`.
+  app.addHook('preValidation', async (request) => {
+    if (/%00|\0/i.test(request.url)) throw new HttpError(400, 'bad_request', 'the URL contains a NUL character (%00)');
+    if ((request.routeOptions.config as { chatText?: boolean } | undefined)?.chatText) return;
+    const at = nulPath(request.body, 'body');
+    if (at !== undefined) throw new HttpError(400, 'bad_request', `${at} contains a NUL character (\\u0000), which text may not contain`);
   });
 
   app.setErrorHandler(handleError(config.bodyLimitBytes));

@@ -53,12 +53,20 @@ export const Provider = Type.Object({
   updatedAt: DateTime,
 });
 
+/**
+ * Far above any real price (today's dearest models cost hundreds per million tokens), and low enough
+ * that a step's cost in micro-units stays a safe integer: a price of 1e308 once made every step of
+ * its chats fail to store.
+ */
+export const MAX_PRICE_PER_MTOK = 1_000_000;
+const Price = Type.Number({ minimum: 0, maximum: MAX_PRICE_PER_MTOK });
+
 export const Pricing = Type.Object({
-  inputPerMTok: Type.Number({ minimum: 0 }),
-  outputPerMTok: Type.Number({ minimum: 0 }),
-  cacheReadPerMTok: Type.Optional(Type.Number({ minimum: 0 })),
-  cacheWritePerMTok: Type.Optional(Type.Number({ minimum: 0 })),
-}, { additionalProperties: false, description: 'Prices in currency units per million tokens' });
+  inputPerMTok: Price,
+  outputPerMTok: Price,
+  cacheReadPerMTok: Type.Optional(Price),
+  cacheWritePerMTok: Type.Optional(Price),
+}, { additionalProperties: false, description: `Prices in currency units per million tokens (0 to ${MAX_PRICE_PER_MTOK})` });
 
 export const Model = Type.Object({
   id: Type.String({ format: 'uuid' }),

@@ -64,11 +64,14 @@ export async function loadModel(pool: Pool, modelId: string): Promise<ChatModel 
 /** Cost in micro-units of the price currency, at the prices in force at the time of the call. */
 export function costMicros(usage: Usage, pricing: Pricing | null): number | null {
   if (!pricing) return null;
-  // A price per million tokens is exactly the price in micro-units per token.
-  return Math.round(
+  // A price per million tokens is exactly the price in micro-units per token. Prices are bounded
+  // where they are set (the model schema); a cost that is still no safe integer (a row written
+  // before those bounds) is unknown rather than a value the bigint column refuses.
+  const cost = Math.round(
     usage.inputTokens * pricing.inputPerMTok +
     usage.outputTokens * pricing.outputPerMTok +
     usage.cacheReadTokens * (pricing.cacheReadPerMTok ?? pricing.inputPerMTok) +
     usage.cacheWriteTokens * (pricing.cacheWritePerMTok ?? pricing.inputPerMTok),
   );
+  return Number.isSafeInteger(cost) && cost >= 0 ? cost : null;
 }

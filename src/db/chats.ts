@@ -59,9 +59,10 @@ const CHAT_SELECT = `SELECT c.id, c.title, c.status, c.model_id, c.parent_chat_i
     u.input_tokens, u.output_tokens, u.cost_micros
   FROM chats c
   CROSS JOIN LATERAL (
-    SELECT coalesce(sum((m.usage->>'inputTokens')::bigint), 0)::bigint AS input_tokens,
-           coalesce(sum((m.usage->>'outputTokens')::bigint), 0)::bigint AS output_tokens,
-           coalesce(sum(m.cost_micros), 0)::bigint AS cost_micros
+    -- float8: a bigint sum can overflow and fail the whole listing (see db/usage.ts).
+    SELECT coalesce(sum((m.usage->>'inputTokens')::float8), 0) AS input_tokens,
+           coalesce(sum((m.usage->>'outputTokens')::float8), 0) AS output_tokens,
+           coalesce(sum(m.cost_micros::float8), 0) AS cost_micros
     FROM messages m WHERE m.chat_id = c.id
   ) u`;
 

@@ -24,13 +24,15 @@ const GROUP_KEY: Record<UsageGroupBy, string> = {
   day: `to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')`,
 };
 
+// Summed as float8: a bigint sum can overflow (and would fail the whole report); past 2^53 a sum
+// loses precision instead.
 const SUMS = `
-  coalesce(sum((m.usage->>'inputTokens')::bigint), 0)::bigint AS input_tokens,
-  coalesce(sum((m.usage->>'outputTokens')::bigint), 0)::bigint AS output_tokens,
-  coalesce(sum((m.usage->>'cacheReadTokens')::bigint), 0)::bigint AS cache_read_tokens,
-  coalesce(sum((m.usage->>'cacheWriteTokens')::bigint), 0)::bigint AS cache_write_tokens,
-  coalesce(sum((m.usage->>'reasoningTokens')::bigint), 0)::bigint AS reasoning_tokens,
-  coalesce(sum(m.cost_micros), 0)::bigint AS cost_micros`;
+  coalesce(sum((m.usage->>'inputTokens')::float8), 0) AS input_tokens,
+  coalesce(sum((m.usage->>'outputTokens')::float8), 0) AS output_tokens,
+  coalesce(sum((m.usage->>'cacheReadTokens')::float8), 0) AS cache_read_tokens,
+  coalesce(sum((m.usage->>'cacheWriteTokens')::float8), 0) AS cache_write_tokens,
+  coalesce(sum((m.usage->>'reasoningTokens')::float8), 0) AS reasoning_tokens,
+  coalesce(sum(m.cost_micros::float8), 0) AS cost_micros`;
 
 interface SumsRow {
   input_tokens: number; output_tokens: number; cache_read_tokens: number; cache_write_tokens: number;

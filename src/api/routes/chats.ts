@@ -10,6 +10,7 @@ export const chatRoutes: FastifyPluginAsyncTypebox<{ deps: ApiDeps }> = async (a
   const tags = ['chats'];
 
   app.post('/chats', {
+    config: { chatText: true },
     schema: {
       summary: 'Create a chat with its first message; the first turn starts right away',
       tags,
@@ -54,6 +55,7 @@ export const chatRoutes: FastifyPluginAsyncTypebox<{ deps: ApiDeps }> = async (a
   }, async (request) => getChatWithQueue(deps.pool, request.user.id, request.params.id));
 
   app.patch('/chats/:id', {
+    config: { chatText: true },
     schema: {
       summary: 'Rename or (un)archive a chat',
       tags,

@@ -13,6 +13,7 @@ export const editRoutes: FastifyPluginAsyncTypebox<EditRouteOptions> = async (ap
   const options: EditOptions = { ...DEFAULT_EDIT_OPTIONS, ...edit };
 
   app.patch('/chats/:id/messages/:messageId', {
+    config: { chatText: true },
     schema: {
       summary: 'Edit a user message: the transcript from it on is replaced by a new turn with the edited content',
       description: 'A running turn is interrupted first (the request waits up to 15 s for it to stop, else 409). '

@@ -25,6 +25,7 @@ export const messageRoutes: FastifyPluginAsyncTypebox<{ deps: ApiDeps }> = async
   });
 
   app.post('/chats/:id/messages', {
+    config: { chatText: true },
     schema: {
       summary: 'Send a message: starts a turn when the chat is idle, else queues it',
       description: '`behavior: "interrupt"` puts the message first in the queue and interrupts the running turn.',

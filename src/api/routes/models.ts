@@ -9,9 +9,10 @@ const fields = {
   providerId: Type.String({ description: 'Id of an existing provider' }),
   model: Type.String({ minLength: 1, maxLength: 200, description: 'Model name sent to the provider' }),
   displayName: Type.Union([Type.String({ maxLength: 200 }), Type.Null()]),
-  contextLimit: Type.Integer({ minimum: 1, description: 'Context window in tokens' }),
+  // Bounded well inside the int4 columns (and any real model): bigger numbers are typos, not models.
+  contextLimit: Type.Integer({ minimum: 1, maximum: 100_000_000, description: 'Context window in tokens' }),
   compactionThresholdPercent: Type.Integer({ minimum: 1, maximum: 100, description: 'Compact the transcript beyond this share of the context (default 70)' }),
-  maxOutputTokens: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
+  maxOutputTokens: Type.Union([Type.Integer({ minimum: 1, maximum: 10_000_000 }), Type.Null()]),
   isDefault: Type.Boolean({ description: 'true makes this the default model (the previous default stops being it)' }),
   pricing: Type.Union([Pricing, Type.Null()]),
   options: Type.Record(Type.String(), Type.Unknown(), { description: 'Provider-specific options, e.g. temperature, reasoningEffort, thinking' }),
