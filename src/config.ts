@@ -57,8 +57,10 @@ export interface Config {
    * workflow (e.g. saved while Temporal was down) is started again.
    */
   reconcileIntervalMs: number;
-  /** Requests per minute per token (per IP without one); 0 disables rate limiting. */
+  /** Requests per minute per user (per client address for requests without a valid token); 0 disables rate limiting. */
   rateLimitPerMinute: number;
+  /** API tokens a member may hold at once (admins are not capped). */
+  maxTokensPerUser: number;
   logLevel: string;
 }
 
@@ -187,6 +189,7 @@ export function loadConfig(env: Env = process.env): Config {
     reconcileIntervalMs: int('PARLEY_RECONCILE_INTERVAL_MS', 5_000, 100, 3_600_000),
     bodyLimitBytes: int('PARLEY_BODY_LIMIT_BYTES', 1024 * 1024, 1024, 100 * 1024 * 1024),
     rateLimitPerMinute: int('PARLEY_RATE_LIMIT_PER_MINUTE', 600, 0, 1_000_000),
+    maxTokensPerUser: int('PARLEY_MAX_TOKENS_PER_USER', 50, 1, 100_000),
     logLevel: str('LOG_LEVEL')?.toLowerCase() ?? 'info',
   };
   if (!LOG_LEVELS.includes(config.logLevel)) {

@@ -130,20 +130,61 @@ describe('errors', () => {
     }
   });
 
-  test('rate limit: 429 with Retry-After, per token', async () => {
+  test('rate limit: 429 with Retry-After, per user', async () => {
     const limited = await createTestApi({ api: { rateLimit: { max: 3, timeWindowMs: 60_000 } } });
     try {
-      for (let i = 0; i < 3; i++) expect((await limited.request('GET', '/api/v1/me')).status).toBe(200);
-      const res = await limited.request('GET', '/api/v1/me');
+      const { token } = await limited.createMember();
+      const second = (await limited.request('POST', '/api/v1/tokens', { token, body: {} })).body.token as string;
+      expect((await limited.request('GET', '/api/v1/me', { token })).status).toBe(200);
+      expect((await limited.request('GET', '/api/v1/me', { token })).status).toBe(200);
+      // The user's other token shares the budget (three requests so far, the token creation included).
+      const res = await limited.request('GET', '/api/v1/me', { token: second });
       expect(res.status).toBe(429);
       expect(res.body.error.code).toBe('rate_limited');
       expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
-      // Another token has its own budget; probes are never limited.
-      const { token } = await limited.createMember();
-      expect((await limited.request('GET', '/api/v1/me', { token })).status).toBe(200);
+      // Another user has their own budget; probes are never limited.
+      expect((await limited.request('GET', '/api/v1/me')).status).toBe(200);
       for (let i = 0; i < 5; i++) expect((await limited.request('GET', '/healthz', { token: null })).status).toBe(200);
     } finally {
       await limited.close();
+    }
+  });
+});
+
+describe('tokens nobody was given', () => {
+  test('made-up tokens are throttled per client address, not each with a budget of its own', async () => {
+    const limited = await createTestApi({ api: { rateLimit: { max: 5, timeWindowMs: 60_000 } } });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 12; i++) statuses.push((await limited.request('GET', '/api/v1/me', { token: `prl_made_up_${i}` })).status);
+      expect(statuses.slice(0, 5)).toEqual([401, 401, 401, 401, 401]);
+      expect(statuses.slice(5)).toEqual(Array(7).fill(429));
+      const res = await limited.request('GET', '/api/v1/me', { token: 'prl_another' });
+      expect(res.body.error.message).toMatch(/too many failed authentications from this address; retry in \d+ s/);
+      expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+      // Requests without any token count as failures too.
+      expect((await limited.request('GET', '/api/v1/me', { token: null })).status).toBe(429);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  test('a member may hold PARLEY_MAX_TOKENS_PER_USER tokens; an admin is not capped', async () => {
+    const capped = await createTestApi({ env: { PARLEY_MAX_TOKENS_PER_USER: '3' }, api: { rateLimit: false } });
+    try {
+      const { token } = await capped.createMember(); // its first token
+      expect((await capped.request('POST', '/api/v1/tokens', { token, body: {} })).status).toBe(201);
+      const third = await capped.request('POST', '/api/v1/tokens', { token, body: { name: 'ci' } });
+      expect(third.status).toBe(201);
+      const refused = await capped.request('POST', '/api/v1/tokens', { token, body: {} });
+      expect(refused.status).toBe(409);
+      expect(refused.body.error).toEqual({ code: 'too_many_tokens', message: expect.stringMatching(/already have 3 API tokens.*revoke one/) });
+      // Revoking one makes room again.
+      expect((await capped.request('DELETE', `/api/v1/tokens/${third.body.id}`, { token })).status).toBe(204);
+      expect((await capped.request('POST', '/api/v1/tokens', { token, body: {} })).status).toBe(201);
+      for (let i = 0; i < 4; i++) expect((await capped.request('POST', '/api/v1/tokens', { body: {} })).status).toBe(201);
+    } finally {
+      await capped.close();
     }
   });
 });

@@ -1,12 +1,11 @@
 // The HTTP API: a fastify app with TypeBox-typed routes under /api/v1, bearer-token auth, one error
 // shape `{error: {code, message}}`, rate limiting, an OpenAPI document and health probes.
-import { createHash } from 'node:crypto';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { bearerToken, registerAuth } from './auth.ts';
+import { FailedLogins, registerAuth } from './auth.ts';
 import type { ApiDeps } from './deps.ts';
 import { HttpError, type ErrorBody, type ErrorDetails } from './errors.ts';
 import { chatRoutes } from './routes/chats.ts';
@@ -27,7 +26,8 @@ export const API_PREFIX = '/api/v1';
 
 export interface ApiOptions {
   /**
-   * Requests per time window per token (per client IP for requests without one); false disables.
+   * Requests per time window per user (per client address for requests without one, and for failed
+   * authentications); false disables.
    * Default: 600 per minute, far above what an interactive client does.
    */
   rateLimit?: { max: number; timeWindowMs: number } | false;
@@ -127,9 +127,13 @@ export async function buildApi(deps: ApiDeps, options: ApiOptions = {}): Promise
     await app.register(rateLimit, {
       max: limit.max,
       timeWindow: limit.timeWindowMs,
+      // After authentication (preHandler), so requests count per user, whichever of their tokens
+      // they use; requests without a user (probes, docs) per client address. Failed
+      // authentications are throttled per address before that (FailedLogins in auth.ts).
+      hook: 'preHandler',
       keyGenerator: (request) => {
-        const token = bearerToken(request.headers.authorization);
-        return token ? `t:${createHash('sha256').update(token).digest('base64url')}` : `ip:${request.ip}`;
+        const user = (request as { user?: { id: string } | null }).user;
+        return user ? `u:${user.id}` : `ip:${request.ip}`;
       },
       errorResponseBuilder: (_request, ctx) =>
         new HttpError(429, 'rate_limited', `too many requests: at most ${ctx.max} per ${ctx.after.replace(/^1 /, '')}; retry later`),
@@ -150,7 +154,7 @@ export async function buildApi(deps: ApiDeps, options: ApiOptions = {}): Promise
   await app.register(healthRoutes, { deps });
   await app.register(metricsRoutes, { metrics });
   await app.register(async (api) => {
-    registerAuth(api, deps.pool);
+    registerAuth(api, deps.pool, limit ? new FailedLogins(limit.max, limit.timeWindowMs) : undefined);
     await api.register(userRoutes, { deps });
     await api.register(providerRoutes, { deps });
     await api.register(modelRoutes, { deps });

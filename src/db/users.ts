@@ -86,10 +86,19 @@ export async function authenticate(pool: Pool, token: string): Promise<AuthUser 
   return { id: r.id, username: r.username, role: r.role };
 }
 
-export async function createToken(db: Queryable, userId: string, name?: string | null): Promise<{ id: string; token: string }> {
+/**
+ * A new token for the user, unless they already have `max` (then null). One statement, so two
+ * concurrent requests can't both pass the count.
+ */
+export async function createToken(db: Queryable, userId: string, name: string | null | undefined, max: number): Promise<{ id: string; token: string } | null> {
   const token = generateToken();
-  const id = await insertToken(db, userId, token, name ?? null);
-  return { id, token };
+  const id = randomUUID();
+  const res = await db.query(
+    `INSERT INTO api_tokens (id, user_id, token_hash, name)
+     SELECT $1, $2, $3, $4 WHERE (SELECT count(*) FROM api_tokens WHERE user_id = $2) < $5`,
+    [id, userId, hashToken(token), name ?? null, max],
+  );
+  return res.rowCount ? { id, token } : null;
 }
 
 /** Deletes one of the user's own tokens; false when there is no such token of theirs. */

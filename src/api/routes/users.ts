@@ -2,7 +2,7 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import { createToken, createUser, deleteToken, getUser } from '../../db/users.ts';
 import { requireAdmin } from '../auth.ts';
 import type { ApiDeps } from '../deps.ts';
-import { notFound } from '../errors.ts';
+import { HttpError, notFound } from '../errors.ts';
 import { errorResponses, IdParams, Role, User } from '../schemas.ts';
 
 const Username = Type.String({
@@ -43,8 +43,13 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ deps: ApiDeps }> = async (a
       response: { 201: Type.Object({ id: Type.String({ format: 'uuid' }), token: Type.String({ description: TokenNote }) }), ...errorResponses },
     },
   }, async (request, reply) => {
-    const { id, token } = await createToken(deps.pool, request.user.id, request.body.name);
-    return reply.code(201).send({ token, id });
+    // Admins are trusted operators; a member's tokens are capped so one member can't fill the table.
+    const max = request.user.role === 'admin' ? Number.MAX_SAFE_INTEGER : deps.config.maxTokensPerUser;
+    const created = await createToken(deps.pool, request.user.id, request.body.name, max);
+    if (!created) {
+      throw new HttpError(409, 'too_many_tokens', `you already have ${max} API tokens, the most a member may have; revoke one you no longer use (DELETE /api/v1/tokens/:id)`);
+    }
+    return reply.code(201).send({ token: created.token, id: created.id });
   });
 
   app.delete('/tokens/:id', {
