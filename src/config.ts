@@ -61,6 +61,8 @@ export interface Config {
   rateLimitPerMinute: number;
   /** API tokens a member may hold at once (admins are not capped). */
   maxTokensPerUser: number;
+  /** Event streams (chat streams and watches) one user may hold open on one API process. */
+  maxStreamsPerUser: number;
   logLevel: string;
 }
 
@@ -190,6 +192,7 @@ export function loadConfig(env: Env = process.env): Config {
     bodyLimitBytes: int('PARLEY_BODY_LIMIT_BYTES', 1024 * 1024, 1024, 100 * 1024 * 1024),
     rateLimitPerMinute: int('PARLEY_RATE_LIMIT_PER_MINUTE', 600, 0, 1_000_000),
     maxTokensPerUser: int('PARLEY_MAX_TOKENS_PER_USER', 50, 1, 100_000),
+    maxStreamsPerUser: int('PARLEY_MAX_STREAMS_PER_USER', 100, 1, 1_000_000),
     logLevel: str('LOG_LEVEL')?.toLowerCase() ?? 'info',
   };
   if (!LOG_LEVELS.includes(config.logLevel)) {

@@ -8,6 +8,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, ty
 import { FailedLogins, registerAuth } from './auth.ts';
 import type { ApiDeps } from './deps.ts';
 import { HttpError, type ErrorBody, type ErrorDetails } from './errors.ts';
+import { StreamSessions } from './stream-sessions.ts';
 import { chatRoutes } from './routes/chats.ts';
 import { editRoutes } from './routes/edit.ts';
 import { forkRoutes } from './routes/fork.ts';
@@ -31,6 +32,8 @@ export interface ApiOptions {
    * Default: 600 per minute, far above what an interactive client does.
    */
   rateLimit?: { max: number; timeWindowMs: number } | false;
+  /** How often open streams' tokens are looked up again (default 15 s; tests shorten it). */
+  streamRecheckMs?: number;
 }
 
 const DEFAULT_RATE_LIMIT = { max: 600, timeWindowMs: 60_000 };
@@ -123,6 +126,8 @@ export async function buildApi(deps: ApiDeps, options: ApiOptions = {}): Promise
     reply.code(404).send(errorBody('not_found', `route ${request.method} ${request.url.split('?')[0]} not found`)));
 
   const limit = options.rateLimit === undefined ? DEFAULT_RATE_LIMIT : options.rateLimit;
+  const sessions = new StreamSessions(deps.pool, { maxPerUser: config.maxStreamsPerUser, recheckMs: options.streamRecheckMs ?? 15_000 });
+  app.addHook('onClose', async () => sessions.stop());
   if (limit) {
     await app.register(rateLimit, {
       max: limit.max,
@@ -155,16 +160,16 @@ export async function buildApi(deps: ApiDeps, options: ApiOptions = {}): Promise
   await app.register(metricsRoutes, { metrics });
   await app.register(async (api) => {
     registerAuth(api, deps.pool, limit ? new FailedLogins(limit.max, limit.timeWindowMs) : undefined);
-    await api.register(userRoutes, { deps });
+    await api.register(userRoutes, { deps, sessions });
     await api.register(providerRoutes, { deps });
     await api.register(modelRoutes, { deps });
     await api.register(chatRoutes, { deps });
     await api.register(messageRoutes, { deps });
     await api.register(queueRoutes, { deps });
-    await api.register(streamRoutes, { deps });
+    await api.register(streamRoutes, { deps, sessions });
     await api.register(editRoutes, { deps });
     await api.register(forkRoutes, { deps });
-    await api.register(watchRoutes, { deps });
+    await api.register(watchRoutes, { deps, sessions });
     await api.register(usageRoutes, { deps });
   }, { prefix: API_PREFIX });
 

@@ -1,6 +1,12 @@
 import type {} from 'fastify';
 
-export interface AuthUser { id: string; username: string; role: 'admin' | 'member' }
+export interface AuthUser {
+  id: string;
+  username: string;
+  role: 'admin' | 'member';
+  /** The token this request authenticated with. */
+  tokenId?: string;
+}
 
 declare module 'fastify' {
   interface FastifyRequest {

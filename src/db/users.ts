@@ -83,7 +83,13 @@ export async function authenticate(pool: Pool, token: string): Promise<AuthUser 
   if (!r) return null;
   // last_used_at is informational: refresh it at most once a minute rather than write on every request.
   if (r.stale) await pool.query('UPDATE api_tokens SET last_used_at = now() WHERE id = $1', [r.token_id]);
-  return { id: r.id, username: r.username, role: r.role };
+  return { id: r.id, username: r.username, role: r.role, tokenId: r.token_id };
+}
+
+/** Which of the token ids still exist (not revoked). */
+export async function liveTokenIds(db: Queryable, ids: string[]): Promise<Set<string>> {
+  const { rows } = await db.query('SELECT id FROM api_tokens WHERE id = ANY($1::uuid[])', [ids]);
+  return new Set(rows.map((r) => r.id as string));
 }
 
 /**

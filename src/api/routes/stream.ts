@@ -5,6 +5,7 @@ import type { ApiDeps } from '../deps.ts';
 import { badRequest, notFound, type HttpError } from '../errors.ts';
 import { errorResponses, IdParams } from '../schemas.ts';
 import { formatSse, openSse, trackStreams, type SseStream } from '../sse.ts';
+import type { StreamSessions } from '../stream-sessions.ts';
 import { trackSse } from './metrics.ts';
 
 export interface StreamRouteOptions {
@@ -16,6 +17,7 @@ export interface StreamRouteOptions {
    */
   maxBufferedBytes?: number;
   maxQueuedEvents?: number;
+  sessions?: StreamSessions;
 }
 
 // One serialisation per event and process: the hub hands every subscriber the same object.
@@ -69,6 +71,7 @@ export const streamRoutes: FastifyPluginAsyncTypebox<StreamRouteOptions> = async
     if (!UUID.test(chatId)) return sendError(reply, notFound('chat'));
     const resume = resumePoint(request.headers['last-event-id'], request.query.after);
     if (resume === 'invalid') return sendError(reply, badRequest('Last-Event-ID and after must be event ids (non-negative integers)'));
+    const ticket = options.sessions?.reserve(request.user);
 
     // Subscribe before reading anything, so every event committed from here on is either read below or
     // queued; `lastSent` then drops what arrives twice.
@@ -101,10 +104,12 @@ export const streamRoutes: FastifyPluginAsyncTypebox<StreamRouteOptions> = async
       ));
     } catch (err) {
       unsubscribe();
+      ticket?.release();
       throw err;
     }
     if (!row) {
       unsubscribe();
+      ticket?.release();
       return sendError(reply, notFound('chat'));
     }
 
@@ -112,6 +117,7 @@ export const streamRoutes: FastifyPluginAsyncTypebox<StreamRouteOptions> = async
     const sse = openSse(reply.raw, { keepAliveMs, headers: reply.getHeaders() });
     stream = sse;
     streams.add(sse);
+    ticket?.attach(sse);
     trackSse(request, sse);
     sse.onClose(() => {
       unsubscribe();

@@ -4,6 +4,7 @@ import { requireAdmin } from '../auth.ts';
 import type { ApiDeps } from '../deps.ts';
 import { HttpError, notFound } from '../errors.ts';
 import { errorResponses, IdParams, Role, User } from '../schemas.ts';
+import type { StreamSessions } from '../stream-sessions.ts';
 
 const Username = Type.String({
   pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$',
@@ -11,7 +12,7 @@ const Username = Type.String({
 });
 const TokenNote = 'Shown only once: store it now.';
 
-export const userRoutes: FastifyPluginAsyncTypebox<{ deps: ApiDeps }> = async (app, { deps }) => {
+export const userRoutes: FastifyPluginAsyncTypebox<{ deps: ApiDeps; sessions?: StreamSessions }> = async (app, { deps, sessions }) => {
   app.post('/users', {
     preValidation: requireAdmin,
     schema: {
@@ -56,6 +57,8 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ deps: ApiDeps }> = async (a
     schema: { summary: 'Revoke one of your tokens', tags: ['users'], params: IdParams, response: { 204: Type.Null(), ...errorResponses } },
   }, async (request, reply) => {
     if (!(await deleteToken(deps.pool, request.user.id, request.params.id))) throw notFound('token');
+    // Its open streams end now here; other API processes notice at their next recheck.
+    sessions?.revokeToken(request.params.id);
     return reply.code(204).send(null);
   });
 };

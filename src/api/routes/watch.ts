@@ -4,6 +4,7 @@ import type { ApiDeps } from '../deps.ts';
 import { HttpError } from '../errors.ts';
 import { errorResponses } from '../schemas.ts';
 import { openSse, trackStreams } from '../sse.ts';
+import type { StreamSessions } from '../stream-sessions.ts';
 import { trackSse } from './metrics.ts';
 
 export interface WatchRouteOptions {
@@ -11,6 +12,7 @@ export interface WatchRouteOptions {
   keepAliveMs?: number;
   /** A client this far behind (bytes its socket has not taken) is dropped; it reconnects and reloads. */
   maxBufferedBytes?: number;
+  sessions?: StreamSessions;
 }
 
 const isNotice = (v: unknown): v is ChatChangeNotice =>
@@ -36,8 +38,10 @@ export const watchRoutes: FastifyPluginAsyncTypebox<WatchRouteOptions> = async (
     },
   }, async (request, reply) => {
     if (!hub.subscribeUser) throw new HttpError(501, 'not_implemented', 'this server cannot watch chat lists');
+    const ticket = options.sessions?.reserve(request.user);
     reply.hijack();
     const sse = openSse(reply.raw, { keepAliveMs, headers: reply.getHeaders() });
+    ticket?.attach(sse);
     streams.add(sse);
     trackSse(request, sse);
     // Subscribed in the same tick the headers go out: no change after the client saw 200 is missed.
