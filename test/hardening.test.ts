@@ -3,7 +3,7 @@
 // are refused with a 400 or fail the step once, saying why.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { reply, text } from './support/fake-providers.ts';
+import { httpError, reply, text } from './support/fake-providers.ts';
 import { startStack, type Stack } from './support/stack.ts';
 
 let stack: Stack;
@@ -121,4 +121,49 @@ test('costs summing past the bigint range do not break GET /chats or GET /usage'
   const usage = await stack.http('GET', '/api/v1/usage');
   expect(usage.status).toBe(200);
   expect(usage.body.totals.costMicros).toBeGreaterThan(1.7e19);
+});
+
+describe('errors answered before any route runs have the API error shape', () => {
+  test('a too long path segment is a 414', async () => {
+    const res = await fetch(`${stack.api.url}/api/v1/chats/${'a'.repeat(500)}`);
+    expect(res.status).toBe(414);
+    expect(await res.json()).toEqual({ error: { code: 'uri_too_long', message: expect.stringMatching(/too long/) } });
+  });
+
+  test('headers (or a URL) past 16 KB are a 431', async () => {
+    for (const res of [
+      await fetch(`${stack.api.url}/api/v1/chats`, { headers: { 'x-big': 'b'.repeat(20_000) } }),
+      await fetch(`${stack.api.url}/api/v1/chats?q=${'a'.repeat(20_000)}`),
+    ]) {
+      expect(res.status).toBe(431);
+      expect(await res.json()).toEqual({ error: { code: 'headers_too_large', message: expect.stringMatching(/larger than the server accepts/) } });
+    }
+  });
+});
+
+describe('provider error messages', () => {
+  test("keep the provider's words but not the key fragments it echoes", async () => {
+    const { modelId: m } = await stack.setupModel('openai');
+    stack.fake.enqueue('openai', httpError(401, {
+      type: 'invalid_request_error', code: 'invalid_api_key',
+      message: 'Incorrect API key provided: sk-proj-abc1****************************wxyz. You can find your API key at https://platform.openai.com/account/api-keys.',
+    }));
+    const created = await stack.http('POST', '/api/v1/chats', { content: 'hi', modelId: m, title: 'bad key' });
+    const row = await stack.waitForStatus(created.body.chat.id, 'error');
+    expect(row.last_error.message).toContain('Incorrect API key provided');
+    expect(row.last_error.message).not.toMatch(/abc1|wxyz|\*\*\*\*/);
+    const events = JSON.stringify(await stack.events(created.body.chat.id));
+    expect(events).not.toMatch(/abc1|wxyz/);
+  });
+
+  test.each([
+    ['x-api-key: sk-ant-api03-AbCdEf123', 'x-api-key: [redacted]'],
+    ['{"api_key": "secret-value-123"}', '{"api_key": "[redacted]"}'],
+    ['Authorization: Bearer abc.def.ghi failed', 'Authorization: Bearer [redacted] failed'],
+    ['key AIzaSyA1234567890abcdefgh rejected', 'key [redacted] rejected'],
+    ['model gpt-4o-mini not found (request req_123)', 'model gpt-4o-mini not found (request req_123)'],
+  ])('redactSecrets(%j)', async (input, expected) => {
+    const { redactSecrets } = await import('../src/providers/errors.ts');
+    expect(redactSecrets(input)).toBe(expected);
+  });
 });

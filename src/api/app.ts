@@ -1,5 +1,7 @@
 // The HTTP API: a fastify app with TypeBox-typed routes under /api/v1, bearer-token auth, one error
 // shape `{error: {code, message}}`, rate limiting, an OpenAPI document and health probes.
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -67,6 +69,24 @@ function handleError(bodyLimit: number) {
   };
 }
 
+/**
+ * Node's HTTP parser refuses some requests before fastify sees them (headers or URL past its 16 KB
+ * limit, a broken request line): answered on the socket in the API's error shape.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, message] = err.code === 'HPE_HEADER_OVERFLOW'
+    ? [431, 'headers_too_large', 'the request headers (or the URL) are larger than the server accepts (16 KB)']
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'request_timeout', 'the request took too long to arrive']
+      : [400, 'bad_request', 'the request is not valid HTTP'];
+  const body = JSON.stringify(errorBody(code, message));
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(err);
+}
+
 /** Where in a parsed JSON value a string (or key) contains NUL, e.g. `body.options.stop[1]`; undefined if nowhere. */
 function nulPath(value: unknown, path: string): string | undefined {
   if (typeof value === 'string') return value.includes('\0') ? path : undefined;
@@ -95,6 +115,13 @@ export async function buildApi(deps: ApiDeps, options: ApiOptions = {}): Promise
     // Close idle keep-alive sockets on shutdown too: SSE clients leave spare ones that would hold
     // app.close() for the keep-alive timeout.
     forceCloseConnections: true,
+    // Errors fastify answers before any route or hook runs get the API's one error shape too.
+    frameworkErrors: (err, _request, reply: FastifyReply) => {
+      const long = err.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      void reply.code(long ? 414 : 400).send(errorBody(long ? 'uri_too_long' : 'bad_request',
+        long ? 'a path segment of the URL is too long (ids are at most 100 characters)' : 'the URL is malformed'));
+    },
+    clientErrorHandler: answerClientError,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // TypeBox's compiler: bodies are checked strictly ({content: 1} is an error, not "1"), while

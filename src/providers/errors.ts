@@ -81,7 +81,33 @@ const CONTEXT_RE = /context[ _-]?(length|window)|prompt is too long|too many tok
 const MODEL_NOT_FOUND_RE = /model.*(not[ _]found|does not exist|not exist)|unknown model|no such model/i;
 const QUOTA_RE = /credit balance|insufficient[ _]quota|exceeded your current quota|billing/i;
 
+/**
+ * Classifies a provider failure for the chat's error and the retry decision. The provider's own
+ * message is kept (it is usually what a person needs), with anything key-like taken out: real
+ * providers echo fragments of the key they were given ("Incorrect API key provided: sk-proj-****abcd").
+ */
 export function classifyProviderError(err: unknown, providerName: string): ClassifiedError {
+  const classified = classify(err, providerName);
+  return { ...classified, message: redactSecrets(classified.message) };
+}
+
+const SECRET_PATTERNS: Array<[RegExp, string]> = [
+  // OpenAI (sk-, sk-proj-), Anthropic (sk-ant-), and the like, also partly masked with * or …
+  [/\b(?:sk|pk|rk)-[A-Za-z0-9_*.…-]{3,}/g, 'sk-[redacted]'],
+  [/\bAIza[0-9A-Za-z_-]{10,}/g, '[redacted]'],
+  [/\bBearer\s+[^\s"',]+/gi, 'Bearer [redacted]'],
+  // key=value and "key": "value" for the usual names
+  [/\b((?:api[_-]?key|x-api-key|access[_-]?token|secret|password|authorization)["']?\s*[:=]\s*["']?)(?!Bearer\b)[^\s"',}]+/gi, '$1[redacted]'],
+];
+
+/** `text` without anything that looks like a credential. */
+export function redactSecrets(text: string): string {
+  let out = text;
+  for (const [pattern, replacement] of SECRET_PATTERNS) out = out.replace(pattern, replacement);
+  return out;
+}
+
+function classify(err: unknown, providerName: string): ClassifiedError {
   const p = providerName;
   if (err instanceof ProviderError) return err.toInfo();
   if (isAbortError(err)) {
