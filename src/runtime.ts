@@ -5,7 +5,7 @@ import { Client, Connection, type ConnectionLike } from '@temporalio/client';
 import type * as TemporalWorkerSdk from '@temporalio/worker';
 import type { LogLevel, Worker } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
-import { HttpError } from './api/errors.ts';
+import { DomainError } from './shared/errors.ts';
 import type { Config } from './config.ts';
 import { createReconciler, type Reconciler } from './chats/reconciler.ts';
 import { createSecretBox } from './crypto/secrets.ts';
@@ -57,7 +57,7 @@ export function providerResolver(services: Services) {
     try {
       conn = providerConnection(account, services.config, secrets);
     } catch (err) {
-      if (!(err instanceof HttpError)) throw err;
+      if (!(err instanceof DomainError)) throw err;
       throw ApplicationFailure.create({
         message: err.message,
         type: 'provider_config',

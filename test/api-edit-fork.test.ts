@@ -3,6 +3,7 @@ import Fastify from 'fastify';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { editRoutes } from '../src/api/routes/edit.ts';
 import type { AuthUser } from '../src/api/auth-user.ts';
+import { asHttpError } from '../src/api/errors.ts';
 import { stepMessageId } from '../src/db/turns.ts';
 import { createTestApi, type Json, type TestApi } from './support/api.ts';
 import { reply, text, waitFor } from './support/fake-providers.ts';
@@ -207,7 +208,10 @@ describe('PATCH /chats/:id/messages/:messageId', () => {
       const app = Fastify();
       app.decorateRequest('user', null as unknown as AuthUser);
       app.addHook('onRequest', async (request) => { request.user = { id: alice.user.id, username: 'alice', role: 'member' }; });
-      app.setErrorHandler((err: Json, _request, reply) => reply.code(err.statusCode ?? 500).send({ error: { code: err.code, message: err.message } }));
+      app.setErrorHandler((err: Json, _request, reply) => {
+        const http = asHttpError(err);
+        return reply.code(http?.statusCode ?? 500).send({ error: { code: http?.code ?? err.code, message: err.message } });
+      });
       await app.register(editRoutes, { deps: api.deps, edit: { busyWaitMs: waitMs, pollMs: 20 } });
       return app;
     }

@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { ApiDeps } from '../src/api/deps.ts';
 import { loadConfig } from '../src/config.ts';
 import { createSecretBox, SECRET_KEY_REQUIRED, SecretsError } from '../src/crypto/secrets.ts';
-import { createChat, defaultTitle, submitUserMessage } from '../src/db/chats.ts';
+import { createChat, submitUserMessage } from '../src/chats/service.ts';
+import { defaultTitle } from '../src/db/chats.ts';
 import { createModel, resolveModel } from '../src/db/models.ts';
 import { createProvider, getProviderConnection, syncEnvProviders } from '../src/db/providers.ts';
 import { authenticate, createUser, ensureAdmin, hashToken } from '../src/db/users.ts';
@@ -60,10 +61,11 @@ describe('users', () => {
     expect(again).toEqual(first);
     expect(first).toMatchObject({ username: 'admin', role: 'admin' });
     expect((await db.pool.query(`SELECT count(*)::int AS n FROM users WHERE username = 'admin'`)).rows[0].n).toBe(1);
-    expect(await authenticate(db.pool, 'first-admin-token-123')).toEqual(first);
+    // authenticate also names the token used (streams of a revoked token are closed by it).
+    expect(await authenticate(db.pool, 'first-admin-token-123')).toEqual({ ...first, tokenId: expect.any(String) });
 
     await ensureAdmin(db.pool, 'second-admin-token-456');
-    expect(await authenticate(db.pool, 'second-admin-token-456')).toEqual(first);
+    expect(await authenticate(db.pool, 'second-admin-token-456')).toEqual({ ...first, tokenId: expect.any(String) });
     expect(await authenticate(db.pool, 'first-admin-token-123')).toBeNull();
     // Tokens the admin created through the API survive the rotation.
     const { rows } = await db.pool.query(`SELECT token_hash FROM api_tokens WHERE token_hash = $1`, [hashToken('second-admin-token-456')]);
@@ -74,7 +76,7 @@ describe('users', () => {
     expect(await authenticate(db.pool, '')).toBeNull();
     expect(await authenticate(db.pool, 'prl_unknown')).toBeNull();
     const { user, token, tokenId } = await createUser(db.pool, { username: `u-${randomUUID().slice(0, 8)}`, role: 'member' });
-    expect(await authenticate(db.pool, token)).toEqual({ id: user.id, username: user.username, role: 'member' });
+    expect(await authenticate(db.pool, token)).toEqual({ id: user.id, username: user.username, role: 'member', tokenId });
     const { rows } = await db.pool.query('SELECT last_used_at FROM api_tokens WHERE id = $1', [tokenId]);
     expect(rows[0].last_used_at).toBeInstanceOf(Date);
   });
@@ -113,13 +115,13 @@ describe('providers and models', () => {
       const box = createSecretBox('a-long-enough-secret-key');
       await expect(resolveModel(fresh.pool)).rejects.toThrow('no default model configured: create one with POST /api/v1/models');
       const missing = randomUUID();
-      await expect(resolveModel(fresh.pool, missing)).rejects.toMatchObject({ statusCode: 404, message: `model ${missing} not found` });
+      await expect(resolveModel(fresh.pool, missing)).rejects.toMatchObject({ kind: 'not_found', message: `model ${missing} not found` });
 
       const keyless = await createProvider(fresh.pool, noEnvKeys, box, { name: 'keyless', type: 'anthropic' });
       const local = await createProvider(fresh.pool, noEnvKeys, box, { name: 'ollama', type: 'openai-compatible', baseUrl: 'http://localhost:11434/v1' });
       const m1 = await createModel(fresh.pool, { providerId: keyless.id, model: 'claude', contextLimit: 10 });
       const m2 = await createModel(fresh.pool, { providerId: local.id, model: 'llama', contextLimit: 10, isDefault: true });
-      await expect(resolveModel(fresh.pool, m1.id)).rejects.toMatchObject({ statusCode: 400, message: 'provider keyless has no API key' });
+      await expect(resolveModel(fresh.pool, m1.id)).rejects.toMatchObject({ kind: 'invalid', message: 'provider keyless has no API key' });
       expect((await resolveModel(fresh.pool)).id).toBe(m2.id);
       expect((await resolveModel(fresh.pool, null)).id).toBe(m2.id);
 

@@ -1,9 +1,10 @@
 // Nothing stuck: a chat saved while Temporal was unreachable is started by the reconciler, retries
 // with an Idempotency-Key never create a second chat, and reconciler passes never overlap.
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import { toHttpError } from '../src/api/errors.ts';
 import { createReconciler } from '../src/chats/reconciler.ts';
 import { idempotencyClaim } from '../src/chats/idempotency.ts';
-import { createChat } from '../src/db/chats.ts';
+import { createChat } from '../src/chats/service.ts';
 import { deploymentId, withReconcileLock } from '../src/db/reconcile.ts';
 import { createChatWorkflows, type ChatWorkflows } from '../src/temporal/chat-workflows.ts';
 import { startStack, type Stack } from './support/stack.ts';
@@ -31,7 +32,7 @@ const down: ChatWorkflows = {
 test('a chat saved while Temporal is down answers 503 naming it, and a reconciler pass starts its turn', async () => {
   const deps = { pool: stack.services.pool, events: stack.services.events, config: stack.config, workflows: down };
   const err = await createChat(deps, { id: adminId }, { content: 'hello while down' }).catch((e: unknown) => e) as any;
-  expect(err.statusCode).toBe(503);
+  expect(toHttpError(err).statusCode).toBe(503); // a domain error, answered as 503
   const chatId = err.details.chatId as string;
   expect(chatId).toMatch(/^[0-9a-f-]{36}$/);
   expect(err.details.messageId).toBeTruthy();

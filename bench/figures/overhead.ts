@@ -6,7 +6,7 @@
 // dispatch, the worker being another process. A third side, the floor (bench/floor), runs the same
 // shape of workflow with no-op activities: what Temporal itself costs per step on this machine.
 import { createChatWorkflows, type ChatWorkflows } from '../../src/temporal/chat-workflows.ts';
-import { submitUserMessage } from '../../src/db/chats.ts';
+import { submitUserMessage } from '../../src/chats/service.ts';
 import { nowMs, within } from '../clock.ts';
 import { directiveMessage } from '../directive.ts';
 import { brief, figure, type Figure } from '../figure.ts';

@@ -9,7 +9,7 @@ import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/typ
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { FailedLogins, registerAuth } from './auth.ts';
 import type { ApiDeps } from './deps.ts';
-import { HttpError, type ErrorBody, type ErrorDetails } from './errors.ts';
+import { asHttpError, HttpError, type ErrorBody, type ErrorDetails } from './errors.ts';
 import { StreamSessions } from './stream-sessions.ts';
 import { chatRoutes } from './routes/chats.ts';
 import { editRoutes } from './routes/edit.ts';
@@ -53,9 +53,10 @@ const FASTIFY_ERRORS: Record<string, { status: number; code: string; message?: (
 
 function handleError(bodyLimit: number) {
   return (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-    if (err instanceof HttpError) {
-      if (err.statusCode >= 500) request.log.warn({ err: err.cause ?? err }, err.message);
-      return reply.code(err.statusCode).headers(err.headers).send(errorBody(err.code, err.message, err.details));
+    const http = asHttpError(err);
+    if (http) {
+      if (http.statusCode >= 500) request.log.warn({ err: http.cause ?? http }, http.message);
+      return reply.code(http.statusCode).headers(http.headers).send(errorBody(http.code, http.message, http.details));
     }
     if (err.validation) return reply.code(400).send(errorBody('bad_request', err.message));
     const known = err.code ? FASTIFY_ERRORS[err.code] : undefined;

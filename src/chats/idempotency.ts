@@ -3,7 +3,7 @@
 // key and the same request gets the first response instead of a second chat or message; the same key
 // with a different request is refused with 422; keys expire after a day.
 import { createHash } from 'node:crypto';
-import { HttpError, badRequest } from '../api/errors.ts';
+import { DomainError, badRequest } from '../shared/errors.ts';
 import { lockIdempotencyKey, saveIdempotentResponse, type IdempotencyClaim } from '../db/idempotency.ts';
 import type { PoolClient } from '../db/pool.ts';
 
@@ -42,7 +42,7 @@ export async function checkIdempotency<T>(tx: PoolClient, claim: IdempotencyClai
   const stored = await lockIdempotencyKey(tx, claim);
   if (!stored) return { replayed: false };
   if (stored.fingerprint !== claim.fingerprint) {
-    throw new HttpError(422, 'idempotency_key_reused',
+    throw new DomainError('unprocessable', 'idempotency_key_reused',
       'this Idempotency-Key was already used for a different request; use a new key for a new request');
   }
   return { replayed: true, response: stored.response as T, chatId: stored.chatId! };

@@ -2,7 +2,7 @@
 // their (turn, step, idx) keys, so the fork's next turn continues the numbering; their ids are
 // derived from the fork's id and that key, the way the workflow names messages.
 import { randomUUID } from 'node:crypto';
-import { notFound } from '../api/errors.ts';
+import { notFound } from '../shared/errors.ts';
 import { defaultTitle, requireChat } from './chats.ts';
 import { withTransaction, type Pool } from './pool.ts';
 import { isUuid, type Chat } from './rows.ts';

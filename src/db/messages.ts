@@ -1,6 +1,6 @@
 // The user-facing side of a chat's transcript: user messages written by the API, and the listing
 // clients page through. The workflow writes the rest (db/turns.ts).
-import { badRequest } from '../api/errors.ts';
+import { badRequest } from '../shared/errors.ts';
 import type { Message, MessagePart } from '../shared/types.ts';
 import { stepMessageId } from './turns.ts';
 import type { PoolClient } from './pool.ts';

@@ -1,7 +1,7 @@
 // Model configurations (a provider + a model name + limits and prices). At most one is the default,
 // used by chats created without a model and by chats whose model was deleted.
 import { randomUUID } from 'node:crypto';
-import { badRequest, HttpError, notFound } from '../api/errors.ts';
+import { badRequest, DomainError, notFound } from '../shared/errors.ts';
 import { withTransaction, type Pool, type PoolClient } from './pool.ts';
 import type { EnvKeys } from './providers.ts';
 import { isUuid, pgCode, toModel, type Model, type Pricing, type Queryable } from './rows.ts';
@@ -119,7 +119,7 @@ export async function resolveModel(db: Queryable, modelId?: string | null, confi
   let model: Model | null;
   if (modelId) {
     model = await getModel(db, modelId);
-    if (!model) throw new HttpError(404, 'not_found', `model ${modelId} not found`);
+    if (!model) throw new DomainError('not_found', 'not_found', `model ${modelId} not found`);
   } else {
     const { rows } = await db.query(`${SELECT} WHERE m.is_default`);
     model = rows[0] ? toModel(rows[0]) : null;

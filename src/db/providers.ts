@@ -2,7 +2,7 @@
 // module except as a ProviderConnection for the LLM activity. Providers made from OPENAI_API_KEY /
 // ANTHROPIC_API_KEY (`source: 'env'`) keep their key in the environment only.
 import { randomUUID } from 'node:crypto';
-import { badRequest, conflict, HttpError, notFound } from '../api/errors.ts';
+import { badRequest, conflict, DomainError, notFound } from '../shared/errors.ts';
 import type { Config } from '../config.ts';
 import { SecretsError, type SecretBox } from '../crypto/secrets.ts';
 import type { ProviderConnection } from '../providers/types.ts';
@@ -172,7 +172,7 @@ export function providerConnection(p: ProviderAccount, config: EnvKeys, secrets:
     try {
       apiKey = secrets.decrypt(p.apiKeyEnc);
     } catch (err) {
-      if (err instanceof SecretsError) throw new HttpError(500, 'secret_unavailable', `provider ${p.name}: ${err.message}`);
+      if (err instanceof SecretsError) throw new DomainError('internal', 'secret_unavailable', `provider ${p.name}: ${err.message}`);
       throw err;
     }
   }

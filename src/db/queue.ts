@@ -2,7 +2,7 @@
 // (lowest position) under the chat row lock when a turn ends. Every write here happens under that
 // same lock, so the API and the workflow never interleave on one chat's queue.
 import { randomUUID } from 'node:crypto';
-import { conflict, notFound } from '../api/errors.ts';
+import { conflict, notFound } from '../shared/errors.ts';
 import type { EventLog } from '../events/types.ts';
 import type { QueuedMessage } from '../shared/types.ts';
 import { withTransaction, type Pool, type PoolClient } from './pool.ts';

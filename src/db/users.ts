@@ -2,7 +2,7 @@
 // database leak does not leak credentials (tokens are 256 random bits: no salt or slow hash needed).
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { AuthUser } from '../api/auth-user.ts';
-import { conflict } from '../api/errors.ts';
+import { conflict } from '../shared/errors.ts';
 import { withTransaction, type Pool } from './pool.ts';
 import { isUuid, pgCode, toUser, type Queryable, type User, type UserRole } from './rows.ts';
 

@@ -1,7 +1,6 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import {
-  createChat, deleteChat, getChatWithQueue, interruptChat, listChats, MAX_CHAT_PAGE, requestCompaction, updateChat,
-} from '../../db/chats.ts';
+import { createChat, deleteChat, interruptChat, requestCompaction } from '../../chats/service.ts';
+import { getChatWithQueue, listChats, MAX_CHAT_PAGE, updateChat } from '../../db/chats.ts';
 import type { ApiDeps } from '../deps.ts';
 import { idempotencyClaim } from '../../chats/idempotency.ts';
 import { Chat, Content, errorResponses, IdempotencyHeaders, IdParams, Message, QueuedMessage } from '../schemas.ts';

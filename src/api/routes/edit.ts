@@ -1,5 +1,5 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { DEFAULT_EDIT_OPTIONS, editUserMessage, type EditOptions } from '../../db/edit.ts';
+import { DEFAULT_EDIT_OPTIONS, editUserMessage, type EditOptions } from '../../chats/edit.ts';
 import type { ApiDeps } from '../deps.ts';
 import { Content, errorResponses, Message } from '../schemas.ts';
 

@@ -1,5 +1,6 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { requireChat, submitUserMessage } from '../../db/chats.ts';
+import { submitUserMessage } from '../../chats/service.ts';
+import { requireChat } from '../../db/chats.ts';
 import { listMessages, MAX_MESSAGE_PAGE } from '../../db/messages.ts';
 import type { ApiDeps } from '../deps.ts';
 import { idempotencyClaim } from '../../chats/idempotency.ts';

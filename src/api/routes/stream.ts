@@ -2,7 +2,8 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import type { FastifyReply } from 'fastify';
 import type { ChatEvent, ChatStatus, ErrorInfo } from '../../shared/types.ts';
 import type { ApiDeps } from '../deps.ts';
-import { badRequest, notFound, type HttpError } from '../errors.ts';
+import { badRequest, notFound, toHttpError } from '../errors.ts';
+import type { DomainError } from '../../shared/errors.ts';
 import { errorResponses, IdParams } from '../schemas.ts';
 import { formatSse, openSse, trackStreams, type SseStream } from '../sse.ts';
 import type { StreamSessions } from '../stream-sessions.ts';
@@ -34,8 +35,9 @@ function blockOf(event: ChatEvent): string {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const PAGE = 500;
 
-function sendError(reply: FastifyReply, err: HttpError): FastifyReply {
-  return reply.code(err.statusCode).send({ error: { code: err.code, message: err.message } });
+function sendError(reply: FastifyReply, err: DomainError): FastifyReply {
+  const http = toHttpError(err);
+  return reply.code(http.statusCode).send({ error: { code: http.code, message: http.message } });
 }
 
 /** Resume point from `Last-Event-ID` (what EventSource sends on reconnect) or `?after=`; null when neither. */
