@@ -2,7 +2,7 @@
 // for a poller (scheduled → started), workflow tasks being processed by the worker and answered
 // (started → completed), and each activity (scheduled → completed: dispatch + run + report).
 import type { Client } from '@temporalio/client';
-import { chatWorkflowId } from '../src/workflows/types.ts';
+import { chatWorkflowId } from '../src/workflows/contract.ts';
 
 export interface RunTiming {
   workflowTaskQueueMs: number;

@@ -18,9 +18,10 @@ import { freePort } from '../src/dev/ports.ts';
 import { startTemporalDevServer } from '../src/dev/temporal.ts';
 import { openServices, providerResolver, type Services } from '../src/runtime.ts';
 import { createSandbox } from '../src/tools/index.ts';
+import { shippedNodeFlags } from '../src/dev/node-flags.ts';
 import { InterruptRegistry } from '../src/worker/interrupts.ts';
 import { writeWorkflowBundle } from '../src/worker/bundle-workflows.ts';
-import { chatWorkflowId } from '../src/workflows/types.ts';
+import { chatWorkflowId } from '../src/workflows/contract.ts';
 import type { ParleyTree } from './baseline.ts';
 import { apiClient, ChatStream, type Api } from './client.ts';
 import { mapLimit, nowMs, within } from './clock.ts';
@@ -36,10 +37,6 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
  * The node flags a Parley tree ships with: those on bin/parley.js's `#!/usr/bin/env -S node ...` line
  * (the Dockerfile and `npm start` pass the same; test/node-flags.test.ts keeps them in step).
  */
-export async function shippedNodeFlags(treeRoot: string): Promise<string[]> {
-  const shebang = (await fs.readFile(path.join(treeRoot, 'bin/parley.js'), 'utf8')).split('\n', 1)[0]!;
-  return shebang.replace(/^#!\/usr\/bin\/env\s+(-S\s+)?node\s*/, '').split(/\s+/).filter(Boolean);
-}
 const ADMIN_TOKEN = `bench-admin-${randomUUID()}`;
 /** Chats per user: each user token has its own API rate limit (600/min), as real users do. */
 const CHATS_PER_USER = 4;

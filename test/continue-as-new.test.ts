@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { startTemporalDevServer, type TemporalDevServer } from '../src/dev/temporal.ts';
-import { chatWorkflowId } from '../src/workflows/types.ts';
+import { chatWorkflowId } from '../src/workflows/contract.ts';
 import { reply, text, toolCall } from './support/fake-providers.ts';
 import { startStack, type Stack } from './support/stack.ts';
 

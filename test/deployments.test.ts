@@ -3,7 +3,7 @@
 // It fails the workflow task, loudly, and the chat is served once a worker of its own comes.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { chatWorkflowId } from '../src/workflows/types.ts';
+import { chatWorkflowId } from '../src/workflows/contract.ts';
 import { httpError, reply, text, toolCall } from './support/fake-providers.ts';
 import { startStack, type Stack } from './support/stack.ts';
 

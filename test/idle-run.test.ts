@@ -2,8 +2,8 @@
 // completes. A follow-up inside the window is a `wake` signal to the same run; after the window the
 // run completes and the next message starts a new one.
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { chatWorkflowId } from '../src/workflows/types.ts';
-import type { ChatWorkflowState } from '../src/workflows/types.ts';
+import { chatWorkflowId } from '../src/workflows/contract.ts';
+import type { ChatWorkflowState } from '../src/workflows/contract.ts';
 import { text } from './support/fake-providers.ts';
 import { recordHistory } from './support/histories.ts';
 import { startStack, type Stack } from './support/stack.ts';

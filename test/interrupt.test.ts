@@ -5,7 +5,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, expect, inject, test } from 'vitest';
 import { findTemporalCli } from '../src/dev/temporal.ts';
 import { INTERRUPT_CHANNEL } from '../src/worker/interrupts.ts';
-import { chatWorkflowId } from '../src/workflows/types.ts';
+import { chatWorkflowId } from '../src/workflows/contract.ts';
 import { reply, text, toolCall, waitFor } from './support/fake-providers.ts';
 import { recordHistory } from './support/histories.ts';
 import { startStack, type Stack } from './support/stack.ts';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { chatWorkflowId } from '../src/workflows/types.ts';
+import { chatWorkflowId } from '../src/workflows/contract.ts';
 import { httpError, reply, text } from './support/fake-providers.ts';
 import { recordHistory } from './support/histories.ts';
 import { startStack, type Stack } from './support/stack.ts';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { chatWorkflowId } from '../src/workflows/types.ts';
+import { chatWorkflowId } from '../src/workflows/contract.ts';
 import { reply, text, toolCall, waitFor } from './support/fake-providers.ts';
 import { startStack, type Stack } from './support/stack.ts';
 

@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { chatWorkflowId } from '../src/workflows/types.ts';
+import { chatWorkflowId } from '../src/workflows/contract.ts';
 import { reply, text, toolCall } from './support/fake-providers.ts';
 import { recordHistory } from './support/histories.ts';
 import { startStack, type Stack } from './support/stack.ts';

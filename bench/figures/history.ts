@@ -3,7 +3,7 @@
 // (history added by a K-step turn - history added by a 1-step turn) / (K - 1), in the server's
 // own accounting (DescribeWorkflowExecution historySizeBytes). A turn's growth is measured on the
 // run it ran in: a follow-up joins the run that waits in its idle window.
-import { chatWorkflowId } from '../../src/workflows/types.ts';
+import { chatWorkflowId } from '../../src/workflows/contract.ts';
 import { figure, type Figure } from '../figure.ts';
 import type { BenchChat, Stack } from '../stack.ts';
 

@@ -5,10 +5,10 @@ import { loadPromptMessages } from '../db/turns.ts';
 import { classifyProviderError } from '../providers/errors.ts';
 import type { PromptMessage } from '../providers/types.ts';
 import type { ErrorInfo } from '../shared/types.ts';
-import { SUMMARY_MAX_ATTEMPTS } from '../workflows/compaction.ts';
+import { SUMMARY_MAX_ATTEMPTS } from '../workflows/contract.ts';
 import { errorInfo } from './failures.ts';
 import type { LlmDeps } from './llm.ts';
-import type { CompactInput, CompactResult } from './types.ts';
+import type { CompactInput, CompactResult } from '../workflows/contract.ts';
 
 const SUMMARY_MAX_TOKENS = 4096;
 const TOOL_RESULT_CHARS = 2_000;
@@ -92,7 +92,7 @@ export function createCompactionActivity(deps: LlmDeps) {
         return { compacted: false };
       }
       const classified = classifyProviderError(err, name);
-      if (classified.retryable && ctx.info.attempt < SUMMARY_MAX_ATTEMPTS) {
+      if (classified.retryable && ctx.info.attempt < (ctx.info.retryPolicy?.maximumAttempts ?? SUMMARY_MAX_ATTEMPTS)) {
         throw ApplicationFailure.create({ message: classified.message, type: classified.kind, details: [errorInfo(classified)] });
       }
       return fail({ ...errorInfo(classified), kind: 'compaction_failed', retryable: false, message: `Summarizing failed: ${classified.message}` });

@@ -1,16 +1,21 @@
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
+import type { RetryPolicy } from '@temporalio/common';
+import { RETRY } from '../workflows/contract.ts';
 import type { EventLog } from '../events/types.ts';
 import type { ClassifiedError } from '../providers/types.ts';
 import type { ErrorInfo } from '../shared/types.ts';
 
-// Mirrors the workflow's retry policy, to tell clients when the next attempt starts.
-const INITIAL_MS = 1_000;
-const COEFFICIENT = 2;
-const MAX_MS = 60_000;
-
-export function retryDelayMs(attempt: number, retryAfterMs?: number): number {
+/**
+ * When Temporal starts the next attempt, to tell clients: the provider's Retry-After when it sent
+ * one, else the activity's own retry policy (as the workflow set it, RETRY in the contract).
+ */
+export function retryDelayMs(attempt: number, retryAfterMs?: number, policy: RetryPolicy | undefined = RETRY): number {
   if (retryAfterMs !== undefined) return retryAfterMs;
-  return Math.min(INITIAL_MS * COEFFICIENT ** (attempt - 1), MAX_MS);
+  // An activity's info carries the intervals in milliseconds.
+  const ms = (v: unknown, fallback: number): number => (typeof v === 'number' ? v : fallback);
+  const initial = ms(policy.initialInterval, RETRY.initialInterval);
+  const max = ms(policy.maximumInterval, RETRY.maximumInterval);
+  return Math.min(initial * (policy.backoffCoefficient ?? RETRY.backoffCoefficient) ** (attempt - 1), max);
 }
 
 export function errorInfo(e: ClassifiedError): ErrorInfo {
@@ -51,7 +56,7 @@ export function workerShutdownFailure(): ApplicationFailure {
 export async function announceRetry(events: EventLog, chatId: string, failure: ApplicationFailure): Promise<void> {
   const { info } = Context.current();
   const nextDelay = failure.nextRetryDelay;
-  const delayMs = retryDelayMs(info.attempt, typeof nextDelay === 'number' ? nextDelay : undefined);
+  const delayMs = retryDelayMs(info.attempt, typeof nextDelay === 'number' ? nextDelay : undefined, info.retryPolicy);
   const retryAt = Date.now() + delayMs;
   const deadline = info.scheduleToCloseTimeoutMs ? info.scheduledTimestampMs + info.scheduleToCloseTimeoutMs : Infinity;
   if (retryAt >= deadline) return;

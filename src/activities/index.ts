@@ -6,7 +6,7 @@ import { createCompactionActivity } from './compaction.ts';
 import { createTitleActivity } from './title.ts';
 import type { Sandbox } from '../tools/index.ts';
 import { createToolActivity } from './tools.ts';
-import { WRONG_DEPLOYMENT, type AdvanceChatInput, type ChatActivities, type ChatLocalActivities, type Deployed } from './types.ts';
+import { WRONG_DEPLOYMENT, type AdvanceChatInput, type ChatActivities, type ChatLocalActivities, type Deployed } from '../workflows/contract.ts';
 
 export type ActivityDeps = LlmDeps & {
   /** This worker's database identity (src/db/reconcile.ts deploymentId). */

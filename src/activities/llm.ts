@@ -12,7 +12,7 @@ import type { MessagePart, ToolCallPart, Usage } from '../shared/types.ts';
 import { emptyUsage } from '../shared/types.ts';
 import { isLocalTool, toolSpecs } from '../tools/index.ts';
 import type { InterruptRegistry } from '../worker/interrupts.ts';
-import type { LlmStepResult, StepRef, StepToolCall } from './types.ts';
+import type { LlmStepResult, StepRef, StepToolCall } from '../workflows/contract.ts';
 import { DatabaseFailure, inDatabase } from '../db/errors.ts';
 import { announceRetry, toApplicationFailure, workerShutdownFailure } from './failures.ts';
 import { buildPrompt } from './prompt.ts';

@@ -6,7 +6,7 @@ import type { EventLog } from '../events/types.ts';
 import { ensureWorkspace, runTool, type Sandbox } from '../tools/index.ts';
 import type { InterruptRegistry } from '../worker/interrupts.ts';
 import { workerShutdownFailure } from './failures.ts';
-import type { ToolCallRef, ToolCallResult } from './types.ts';
+import type { ToolCallRef, ToolCallResult } from '../workflows/contract.ts';
 
 export interface ToolDeps {
   config: Config;

@@ -1,12 +1,7 @@
 import type {} from 'fastify';
+import type { AuthUser } from '../shared/types.ts';
 
-export interface AuthUser {
-  id: string;
-  username: string;
-  role: 'admin' | 'member';
-  /** The token this request authenticated with. */
-  tokenId?: string;
-}
+export type { AuthUser } from '../shared/types.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {

@@ -4,7 +4,7 @@
 //   base + 1 tool, user-visible: its result, the summary (expandable) or the failure ("Summarized")
 //   base + 2 user, model-only: the summary the model continues from
 // Every model-visible message before base + 2 is marked compressed (kept, never sent to the model again).
-import type { CompactInput } from '../activities/types.ts';
+import type { CompactInput } from '../workflows/contract.ts';
 import type { EventLog } from '../events/types.ts';
 import type { ErrorInfo, MessagePart } from '../shared/types.ts';
 import { toJsonb } from './json.ts';

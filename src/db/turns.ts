@@ -2,7 +2,7 @@
 // assistant messages and tool results. Every write is idempotent per (turn, step, idx) so a
 // retried activity never leaves two copies of anything.
 import { createHash } from 'node:crypto';
-import type { AdvanceChatInput, AdvanceChatResult, TurnSettings } from '../activities/types.ts';
+import type { AdvanceChatInput, AdvanceChatResult, TurnSettings } from '../workflows/contract.ts';
 import type { EventLog } from '../events/types.ts';
 import type { PromptMessage } from '../providers/types.ts';
 import type {

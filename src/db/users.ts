@@ -1,7 +1,7 @@
 // Users and their API tokens. A token is shown once, at creation; only its SHA-256 is stored, so a
 // database leak does not leak credentials (tokens are 256 random bits: no salt or slow hash needed).
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import type { AuthUser } from '../api/auth-user.ts';
+import type { AuthUser } from '../shared/types.ts';
 import { conflict } from '../shared/errors.ts';
 import { withTransaction, type Pool } from './pool.ts';
 import { isUuid, pgCode, toUser, type Queryable, type User, type UserRole } from './rows.ts';

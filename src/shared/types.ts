@@ -70,3 +70,12 @@ export type NewChatEvent = { [K in ChatEventType]: { type: K; data: ChatEventDat
 export type ChatEvent = NewChatEvent & { id: number; chatId: string };
 
 export interface QueuedMessage { id: string; chatId: string; content: string; createdAt: string }
+
+/** The user a request authenticated as. */
+export interface AuthUser {
+  id: string;
+  username: string;
+  role: 'admin' | 'member';
+  /** The token this request authenticated with. */
+  tokenId?: string;
+}

@@ -1,7 +1,8 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
-import type { ChatWorkflowInput, InterruptInput } from '../workflows/types.ts';
-import { chatWorkflowId } from '../workflows/types.ts';
+import {
+  CHAT_WORKFLOW_TYPE, chatWorkflowId, interruptSignal, wakeSignal, type ChatWorkflowInput, type InterruptInput,
+} from '../workflows/contract.ts';
 
 /** How the API (and CLI) drive chat workflows. Kept small so route handlers don't touch Temporal APIs. */
 export interface ChatWorkflows {
@@ -27,11 +28,11 @@ export function createChatWorkflows(client: Client, taskQueue: string, deploymen
   return {
     async wake(chat) {
       const input: ChatWorkflowInput = { chatId: chat.id, deployment };
-      await client.workflow.signalWithStart('chatWorkflow', {
+      await client.workflow.signalWithStart(CHAT_WORKFLOW_TYPE, {
         workflowId: chatWorkflowId(chat.id),
         taskQueue,
         args: [input],
-        signal: 'wake',
+        signal: wakeSignal,
         signalArgs: [],
         workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
         typedSearchAttributes: undefined,
@@ -45,7 +46,7 @@ export function createChatWorkflows(client: Client, taskQueue: string, deploymen
     async interrupt(chatId, turn, reason) {
       try {
         const input: InterruptInput = reason ? { reason, turn } : { turn };
-        await client.workflow.getHandle(chatWorkflowId(chatId)).signal('interrupt', input);
+        await client.workflow.getHandle(chatWorkflowId(chatId)).signal(interruptSignal, input);
         return true;
       } catch (err) {
         if (err instanceof WorkflowNotFoundError) return false;

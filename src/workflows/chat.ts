@@ -7,27 +7,19 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
-  defineQuery,
-  defineSignal,
   isCancellation,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import type {
-  AdvanceChatInput,
-  AdvanceChatResult,
-  ChatActivities,
-  ChatLocalActivities,
-  LlmStepResult,
-  TurnOutcome,
-  TurnSettings,
-} from '../activities/types.ts';
-import { WRONG_DEPLOYMENT } from '../activities/types.ts';
 import type { ErrorInfo } from '../shared/types.ts';
-import { MAX_COMPACTIONS_PER_TURN, SUMMARY_MAX_ATTEMPTS, isContextLengthFailure, shouldCompact } from './compaction.ts';
-import type { ChatWorkflowInput, ChatWorkflowState, InterruptInput } from './types.ts';
+import { MAX_COMPACTIONS_PER_TURN, isContextLengthFailure, shouldCompact } from './compaction.ts';
+import {
+  interruptSignal, RETRY, stateQuery, SUMMARY_MAX_ATTEMPTS, wakeSignal, WRONG_DEPLOYMENT,
+  type AdvanceChatInput, type AdvanceChatResult, type ChatActivities, type ChatLocalActivities, type ChatWorkflowInput,
+  type ChatWorkflowState, type LlmStepResult, type TurnOutcome, type TurnSettings,
+} from './contract.ts';
 
 /**
  * Not a Temporal failure on purpose: thrown out of the workflow function, it fails the workflow task
@@ -37,14 +29,11 @@ class DeploymentMismatch extends Error {
   override name = 'DeploymentMismatch';
 }
 
-export const interruptSignal = defineSignal<[InterruptInput?]>('interrupt');
-/** Sent by the API after it queued a message in PostgreSQL (the queue's source of truth). */
-export const wakeSignal = defineSignal('wake');
-export const stateQuery = defineQuery<ChatWorkflowState>('state');
+// Defined in the contract, re-exported for the worker's workflow bundle and the tests.
+export { interruptSignal, stateQuery, wakeSignal };
 
-// One retry layer: Temporal's. 1 s, ×2, capped at 60 s; a Retry-After from the provider overrides
-// the delay through the failure's nextRetryDelay. Non-retryable failures are typed by the activities.
-const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '60s' } as const;
+// One retry layer: Temporal's (RETRY in the contract).
+const retry = RETRY;
 
 // A short, idempotent PostgreSQL transaction (keyed on the run id): as a local activity it runs in
 // the workflow task that needs it, saving an activity dispatch and a workflow task at both ends of

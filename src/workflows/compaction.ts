@@ -1,11 +1,9 @@
 // The compaction loop's rules, kept pure so the workflow stays deterministic and they stay testable.
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
-import type { TurnSettings } from '../activities/types.ts';
+import type { TurnSettings } from './contract.ts';
 
 /** A turn compacts at most this often: a context that does not shrink must not loop forever. */
 export const MAX_COMPACTIONS_PER_TURN = 3;
-/** Attempts of one summary call (retryable provider errors); mirrored by the activity. */
-export const SUMMARY_MAX_ATTEMPTS = 3;
 
 /** True when the step's context (input + cache read + cache write) reached the model's threshold. */
 export function shouldCompact(contextTokens: number, s: Pick<TurnSettings, 'contextLimit' | 'compactionThresholdPercent'>): boolean {

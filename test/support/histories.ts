@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { findTemporalCli } from '../../src/dev/temporal.ts';
-import { chatWorkflowId } from '../../src/workflows/types.ts';
+import { chatWorkflowId } from '../../src/workflows/contract.ts';
 import type { Stack } from './stack.ts';
 
 export const historiesDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/histories');

@@ -8,7 +8,7 @@ import { inject } from 'vitest';
 import { loadConfig, type Config } from '../../src/config.ts';
 import type { ParleyWorkerOptions } from '../../src/worker/worker.ts';
 import { openServices, prepareDatabase, startApi, startWorker, type RunningApi, type RunningWorker, type Services } from '../../src/runtime.ts';
-import { chatWorkflowId } from '../../src/workflows/types.ts';
+import { chatWorkflowId } from '../../src/workflows/contract.ts';
 import type { ChatEvent, ChatStatus } from '../../src/shared/types.ts';
 import { createTestDatabase } from './db.ts';
 import { startFakeProviders, type FakeProvider } from './fake-providers.ts';

@@ -1,8 +1,8 @@
 // The bench's --pairs option and the table that compares several baseline/working-tree pairs.
 import { expect, test } from 'vitest';
-import type { Figure } from '../bench/figure.ts';
-import { parseOptions } from '../bench/options.ts';
-import { pairedComparisonTable } from '../bench/report.ts';
+import type { Figure } from '../figure.ts';
+import { parseOptions } from '../options.ts';
+import { pairedComparisonTable } from '../report.ts';
 
 const fig = (name: string, median: number): Figure => ({
   name, unit: name === 'turns_per_second' ? 'turns/s' : 'ms', median, p99: median, p95: median, n: 1, of: 'runs', chats: 1, target: '-', met: null,

@@ -1,6 +1,65 @@
-// Inputs and outputs of Parley's activities. Everything here crosses Temporal's history, so it
+// The contract of the chat workflow, in one place: what its callers (the API, the reconciler, the
+// CLI, operators with `temporal workflow signal`) send it, and what it and its activities exchange.
+// Imported by the workflow, the activities and the Temporal client alike; it holds names, types and
+// constants only, so workflow code may import it. Everything here crosses Temporal's history, so it
 // carries ids and small metadata only: message content, tool arguments and results stay in PostgreSQL.
+import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { ChatStatus, ErrorInfo } from '../shared/types.ts';
+
+// ---- The workflow and its messages ----
+
+/** The workflow type (the exported function in chat.ts has this name). */
+export const CHAT_WORKFLOW_TYPE = 'chatWorkflow';
+
+
+export const chatWorkflowId = (chatId: string): string => `chat-${chatId}`;
+
+export interface ChatWorkflowInput {
+  chatId: string;
+  /**
+   * The deployment (database) the chat belongs to; a worker of another deployment refuses the run.
+   * Absent in workflows started before it existed.
+   */
+  deployment?: string;
+  /** Set by continue-as-new: a turn the previous run already began and this run must execute. */
+  carryTurn?: number;
+  carrySettings?: TurnSettings;
+}
+
+/** Payload of the `interrupt` signal; optional so `temporal workflow signal --name interrupt` works bare. */
+export interface InterruptInput {
+  reason?: string;
+  /** The turn to interrupt; a signal for an earlier turn is stale and ignored. Absent: the current turn. */
+  turn?: number;
+}
+
+/** Answer of the `state` query. */
+export interface ChatWorkflowState {
+  status: 'starting' | 'running' | 'waiting' | 'error' | 'completed';
+  turn: number;
+  step: number;
+  queueLength: number;
+  lastContextTokens: number | null;
+  lastError: string | null;
+}
+
+/** Interrupts the running turn. */
+export const interruptSignal = defineSignal<[InterruptInput?]>('interrupt');
+/** Sent by the API after it queued a message in PostgreSQL (the queue's source of truth). */
+export const wakeSignal = defineSignal('wake');
+export const stateQuery = defineQuery<ChatWorkflowState>('state');
+
+// ---- Retries: Temporal's, the one retry layer ----
+
+/**
+ * Steps, tools and summaries: 1 s, x2, capped at 60 s; a Retry-After from the provider overrides
+ * the delay through the failure's nextRetryDelay. Non-retryable failures are typed by the activities.
+ */
+export const RETRY = { initialInterval: 1_000, backoffCoefficient: 2, maximumInterval: 60_000 } as const;
+/** Attempts of one summary call (retryable provider errors). */
+export const SUMMARY_MAX_ATTEMPTS = 3;
+
+// ---- Activities ----
 
 export type TurnOutcome = 'completed' | 'interrupted' | 'failed' | 'cancelled' | 'max_steps';
 

@@ -1,7 +1,7 @@
 // The bench's token stamps and which of them a token figure counts (bench/directive.ts, figures/tokens.ts).
 import { expect, test } from 'vitest';
-import { stampsIn, stampText } from '../bench/directive.ts';
-import { countedTokens } from '../bench/figures/tokens.ts';
+import { stampsIn, stampText } from '../directive.ts';
+import { countedTokens } from '../figures/tokens.ts';
 
 test('a stamp carries the send time and the replies streaming then, also inside JSON text', () => {
   const text = `${stampText(1764123456789.125, 200)}pad${stampText(5, 1)}`;
