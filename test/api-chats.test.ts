@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { INTERRUPT_CHANNEL } from '../src/worker/interrupts.ts';
+import { INTERRUPT_CHANNEL } from '../src/events/channels.ts';
 import { createTestApi, type TestApi, type Json } from './support/api.ts';
 
 let api: TestApi;

@@ -52,7 +52,8 @@ test('a checked-out client whose connection dies fails its next query instead of
 });
 
 test('the interrupt listener reconnects after its connection is lost, also when the first tries fail', async () => {
-  const { InterruptRegistry, INTERRUPT_CHANNEL, notifyInterrupt } = await import('../src/worker/interrupts.ts');
+  const { InterruptRegistry } = await import('../src/worker/interrupts.ts');
+  const { INTERRUPT_CHANNEL, notifyInterrupt } = await import('../src/events/channels.ts');
   const registry = new InterruptRegistry(db.url);
   await registry.start();
   const dbName = new URL(db.url).pathname.slice(1);

@@ -4,7 +4,7 @@ import { Context } from '@temporalio/activity';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, inject, test } from 'vitest';
 import { findTemporalCli } from '../src/dev/temporal.ts';
-import { INTERRUPT_CHANNEL } from '../src/worker/interrupts.ts';
+import { INTERRUPT_CHANNEL } from '../src/events/channels.ts';
 import { chatWorkflowId } from '../src/workflows/contract.ts';
 import { reply, text, toolCall, waitFor } from './support/fake-providers.ts';
 import { recordHistory } from './support/histories.ts';

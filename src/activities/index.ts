@@ -1,6 +1,6 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { advanceChat } from '../db/turns.ts';
-import { notifyInterrupt } from '../worker/interrupts.ts';
+import { notifyInterrupt } from '../events/channels.ts';
 import { createLlmActivity, type LlmDeps } from './llm.ts';
 import { createCompactionActivity } from './compaction.ts';
 import { createTitleActivity } from './title.ts';

@@ -23,7 +23,7 @@ import type { EventLog } from '../events/types.ts';
 import { conflict, DomainError, notFound, type ErrorDetails } from '../shared/errors.ts';
 import type { Message, QueuedMessage } from '../shared/types.ts';
 import type { ChatWorkflows } from '../temporal/chat-workflows.ts';
-import { notifyInterrupt } from '../worker/interrupts.ts';
+import { notifyInterrupt } from '../events/channels.ts';
 import { checkIdempotency, remember } from './idempotency.ts';
 
 /** What the use-cases work with: PostgreSQL, the event log, the chat workflows, and the config (default models). */

@@ -1,7 +1,5 @@
 import type { ChatEvent } from '../shared/types.ts';
 
-export const EVENTS_CHANNEL = 'parley_events';
-
 // PostgreSQL caps a NOTIFY payload at 8000 bytes; bigger batches only announce their id range.
 // Measured in UTF-8 bytes of the payload (pg-event-log.ts builds it in SQL, with octet_length).
 export const MAX_INLINE_PAYLOAD_BYTES = 7_500;

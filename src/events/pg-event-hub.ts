@@ -1,7 +1,8 @@
-import pg from 'pg';
-import { CHAT_CHANGES_CHANNEL, changeOwner, parseChatChange, type ChatChangeNotice } from '../db/watch.ts';
 import type { ChatEvent } from '../shared/types.ts';
-import { decodeNotification, EVENTS_CHANNEL, lastIdOf, type EventNotification } from './notification.ts';
+import { CHAT_CHANGES_CHANNEL, EVENTS_CHANNEL } from './channels.ts';
+import { changeOwner, parseChatChange, type ChatChangeNotice } from './chat-changes.ts';
+import { decodeNotification, lastIdOf, type EventNotification } from './notification.ts';
+import { createPgListener } from './pg-listener.ts';
 import type { EventHub, EventLog } from './types.ts';
 
 export interface PgEventHubOptions {
@@ -51,13 +52,11 @@ export function createPgEventHub(databaseUrl: string, log: EventLog, options: Pg
   // subscribe, so it is a safe starting point for a new subscription: lower than or equal to the chat's
   // last id at that moment, whatever was missed while disconnected.
   const seen = new Map<string, number>();
-  let client: pg.Client | null = null;
-  // Bumped before each LISTEN: a floor read that resolved under an older epoch predates the current LISTEN.
+  // The LISTEN connection's number, bumped before its LISTENs: a floor read that resolved under an
+  // older epoch predates the current LISTEN.
   let epoch = 0;
   let started = false;
   let stopped = false;
-  let failures = 0;
-  let reconnectTimer: NodeJS.Timeout | null = null;
 
   const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
   const active = (state: ChatState, chatId: string) => !stopped && chats.get(chatId) === state;
@@ -141,10 +140,10 @@ export function createPgEventHub(databaseUrl: string, log: EventLog, options: Pg
     if (listeners && changes?.length) notifyUser(listeners, { changes });
   }
 
-  function onNotification(msg: pg.Notification): void {
-    if (msg.channel === CHAT_CHANGES_CHANNEL && msg.payload) return onChatChange(msg.payload);
-    if (msg.channel !== EVENTS_CHANNEL || !msg.payload) return;
-    const note = decodeNotification(msg.payload);
+  function onNotification(channel: string, payload: string | undefined): void {
+    if (channel === CHAT_CHANGES_CHANNEL && payload) return onChatChange(payload);
+    if (channel !== EVENTS_CHANNEL || !payload) return;
+    const note = decodeNotification(payload);
     if (!note) return;
     remember(note.c, lastIdOf(note));
     const state = chats.get(note.c);
@@ -162,83 +161,32 @@ export function createPgEventHub(databaseUrl: string, log: EventLog, options: Pg
     }
   }
 
-  async function openListener(): Promise<pg.Client> {
-    const c = new pg.Client({ connectionString: databaseUrl, keepAlive: true });
-    let live = false;
-    let gone = false;
-    const drop = (err?: unknown) => {
-      if (gone) return;
-      gone = true;
-      c.end().catch(() => {});
-      if (live) onConnectionLost(c, err);
-    };
-    c.on('error', drop);
-    c.on('end', () => drop(new Error('event hub: LISTEN connection ended')));
-    c.on('notification', onNotification);
-    try {
-      await c.connect();
-      epoch++;
-      // Chat-list changes first: the connection's last query stays `LISTEN parley_events`, which is
-      // how it is found in pg_stat_activity.
-      await c.query(`LISTEN ${CHAT_CHANGES_CHANNEL}`);
-      await c.query(`LISTEN ${EVENTS_CHANNEL}`);
-    } catch (err) {
-      drop();
-      throw err;
-    }
-    if (gone) throw new Error('event hub: LISTEN connection lost while starting');
-    live = true;
-    return c;
-  }
-
-  function onConnectionLost(c: pg.Client, err: unknown): void {
-    if (client !== c) return;
-    client = null;
-    report(err);
-    scheduleReconnect();
-  }
-
-  function scheduleReconnect(): void {
-    if (stopped || reconnectTimer) return;
-    const base = Math.min(maxDelay, minDelay * 2 ** failures++);
-    reconnectTimer = setTimeout(() => {
-      reconnectTimer = null;
-      openListener().then((c) => {
-        if (stopped) {
-          c.end().catch(() => {});
-          return;
-        }
-        client = c;
-        failures = 0;
-        resyncAll(epoch);
-        for (const listeners of users.values()) notifyUser(listeners, { resync: true });
-      }, (err: unknown) => {
-        report(err);
-        scheduleReconnect();
-      });
-    }, base / 2 + Math.random() * base / 2);
-  }
+  // Chat-list changes first: the connection's last query stays `LISTEN parley_events`, which is how
+  // it is found in pg_stat_activity.
+  const connection = createPgListener(databaseUrl, {
+    channels: [CHAT_CHANGES_CHANNEL, EVENTS_CHANNEL],
+    onNotification,
+    onConnect: (n) => { epoch = n; },
+    onReconnected: () => {
+      resyncAll(epoch);
+      for (const listeners of users.values()) notifyUser(listeners, { resync: true });
+    },
+    onError: report,
+    reconnectMinMs: minDelay,
+    reconnectMaxMs: maxDelay,
+  });
 
   return {
     async start() {
       if (started) return;
+      await connection.start();
       started = true;
-      try {
-        client = await openListener();
-      } catch (err) {
-        started = false;
-        throw err;
-      }
       resyncAll(epoch);
     },
 
     async stop() {
       stopped = true;
-      if (reconnectTimer) clearTimeout(reconnectTimer);
-      reconnectTimer = null;
-      const c = client;
-      client = null;
-      await c?.end().catch(() => {});
+      await connection.stop();
     },
 
     subscribe(chatId, onEvent) {
@@ -251,7 +199,7 @@ export function createPgEventHub(databaseUrl: string, log: EventLog, options: Pg
         if (known === undefined) {
           const at = epoch;
           log.lastEventId(chatId).then((id) => {
-            if (epoch === at && client) fresh.floor = { id, epoch: at };
+            if (epoch === at && connection.live) fresh.floor = { id, epoch: at };
           }, report);
         }
       }

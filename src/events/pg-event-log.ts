@@ -1,6 +1,7 @@
 import type { Pool, PoolClient } from '../db/pool.ts';
 import type { ChatEvent } from '../shared/types.ts';
-import { EVENTS_CHANNEL, MAX_INLINE_PAYLOAD_BYTES } from './notification.ts';
+import { EVENTS_CHANNEL } from './channels.ts';
+import { MAX_INLINE_PAYLOAD_BYTES } from './notification.ts';
 import type { EventLog } from './types.ts';
 import { createAppendBatcher, eventsJson, storedEvents, type ChatRun } from './append-batcher.ts';
 

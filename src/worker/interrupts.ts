@@ -1,6 +1,5 @@
-import pg from 'pg';
-
-export const INTERRUPT_CHANNEL = 'parley_interrupts';
+import { INTERRUPT_CHANNEL, interruptKey } from '../events/channels.ts';
+import { createPgListener, type PgListener } from '../events/pg-listener.ts';
 
 /**
  * The fast path of an interrupt. Temporal cancels a running activity only when the activity next
@@ -9,58 +8,27 @@ export const INTERRUPT_CHANNEL = 'parley_interrupts';
  */
 export class InterruptRegistry {
   private readonly running = new Map<string, Set<AbortController>>();
-  private client: pg.Client | undefined;
-  private stopped = false;
-  private started = false;
-  private readonly databaseUrl: string;
+  // While it reconnects, interrupts still arrive through Temporal's heartbeat path, only later.
+  private readonly listener: PgListener;
 
   constructor(databaseUrl: string) {
-    this.databaseUrl = databaseUrl;
+    this.listener = createPgListener(databaseUrl, {
+      channels: [INTERRUPT_CHANNEL],
+      onNotification: (_channel, payload) => { if (payload) this.abortLocal(payload); },
+    });
   }
 
   async start(): Promise<void> {
-    this.stopped = false;
-    await this.connect();
-  }
-
-  private async connect(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.databaseUrl });
-    client.on('notification', (msg) => {
-      if (msg.channel === INTERRUPT_CHANNEL && msg.payload) this.abortLocal(msg.payload);
-    });
-    let lost = false;
-    // Once per client: drop it and, after start() succeeded, try again until a connection works.
-    // While disconnected, interrupts still arrive through Temporal's heartbeat path, only later.
-    const lose = (): void => {
-      if (lost) return;
-      lost = true;
-      client.end().catch(() => {});
-      if (this.client === client) this.client = undefined;
-      if (!this.started || this.stopped) return;
-      setTimeout(() => { if (!this.stopped) this.connect().catch(() => {}); }, 500).unref();
-    };
-    client.on('error', lose);
-    client.on('end', lose);
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${INTERRUPT_CHANNEL}`);
-    } catch (err) {
-      lose();
-      throw err; // start() reports it; a reconnect attempt has scheduled the next one
-    }
-    this.client = client;
-    this.started = true;
+    await this.listener.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    await this.client?.end().catch(() => {});
-    this.client = undefined;
+    await this.listener.stop();
   }
 
   /** Registers a running step of (chat, turn); call the returned function when the step ends. */
   register(chatId: string, turn: number): { signal: AbortSignal; release: () => void } {
-    const key = keyOf(chatId, turn);
+    const key = interruptKey(chatId, turn);
     const controller = new AbortController();
     let set = this.running.get(key);
     if (!set) this.running.set(key, (set = new Set()));
@@ -84,11 +52,4 @@ export class InterruptError extends Error {
     super('interrupted');
     this.name = 'InterruptError';
   }
-}
-
-export const keyOf = (chatId: string, turn: number): string => `${chatId}:${turn}`;
-
-/** Sent by the workflow's local activity; delivered to every worker's registry on commit. */
-export async function notifyInterrupt(pool: pg.Pool, chatId: string, turn: number): Promise<void> {
-  await pool.query('SELECT pg_notify($1, $2)', [INTERRUPT_CHANNEL, keyOf(chatId, turn)]);
 }

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { ChatChangeNotice } from '../../db/watch.ts';
+import type { ChatChangeNotice } from '../../events/chat-changes.ts';
 import type { ApiDeps } from '../deps.ts';
 import { HttpError } from '../errors.ts';
 import { errorResponses } from '../schemas.ts';

@@ -2,8 +2,6 @@
 // announces them and GET /chats/watch sends them.
 import type { ChatStatus } from '../shared/types.ts';
 
-export const CHAT_CHANGES_CHANNEL = 'parley_chat_changes';
-
 export type ChatChangeKind = 'created' | 'title' | 'archived' | 'status' | 'deleted';
 
 /** The chat as a list shows it; for `deleted`, as it was. */
