@@ -16,7 +16,8 @@ import { deploymentId } from '../src/db/reconcile.ts';
 import { startEmbeddedPostgres } from '../src/dev/postgres.ts';
 import { freePort } from '../src/dev/ports.ts';
 import { startTemporalDevServer } from '../src/dev/temporal.ts';
-import { openServices, providerResolver, type Services } from '../src/runtime.ts';
+import { openServices, type Services } from '../src/runtime.ts';
+import { createProviderResolver } from '../src/providers/resolver.ts';
 import { createSandbox } from '../src/tools/index.ts';
 import { shippedNodeFlags } from '../src/dev/node-flags.ts';
 import { InterruptRegistry } from '../src/worker/interrupts.ts';
@@ -176,7 +177,7 @@ export async function startStack(opts: Options, log: (msg: string) => void, parl
     await interrupts.start();
     stops.push(() => interrupts.stop());
     const activityDeps: ActivityDeps = {
-      config, pool: services.pool, events: services.events, interrupts, providerFor: providerResolver(services),
+      config, pool: services.pool, events: services.events, interrupts, providerFor: createProviderResolver(services.config),
       deploymentId: await deploymentId(services.pool), sandbox: createSandbox(config.sandbox),
     };
     const connection = await Connection.connect({ address: temporalServer.address });

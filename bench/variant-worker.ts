@@ -25,7 +25,8 @@ import { createActivities } from '../src/activities/index.ts';
 import { loadConfig, type Config } from '../src/config.ts';
 import { migrate } from '../src/db/migrate.ts';
 import { deploymentId } from '../src/db/reconcile.ts';
-import { openServices, providerResolver } from '../src/runtime.ts';
+import { openServices } from '../src/runtime.ts';
+import { createProviderResolver } from '../src/providers/resolver.ts';
 import { createSandbox } from '../src/tools/index.ts';
 import { InterruptRegistry } from '../src/worker/interrupts.ts';
 import { bundleWorkflowsInChild } from '../src/worker/bundle-workflows.ts';
@@ -69,7 +70,7 @@ async function main(): Promise<void> {
   const interrupts = new InterruptRegistry(config.databaseUrl);
   await interrupts.start();
   const activities = createActivities({
-    config, pool: services.pool, events: services.events, interrupts, providerFor: providerResolver(services),
+    config, pool: services.pool, events: services.events, interrupts, providerFor: createProviderResolver(services.config),
     deploymentId: await deploymentId(services.pool), sandbox: createSandbox(config.sandbox),
   });
   const int = (k: string) => {

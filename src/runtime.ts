@@ -1,26 +1,22 @@
 // Wiring of Parley's processes. `parley api`, `parley worker`, `parley dev` and the integration
 // tests all build their processes through these functions, so tests run the production wiring.
-import { ApplicationFailure } from '@temporalio/activity';
 import { Client, Connection, type ConnectionLike } from '@temporalio/client';
 import type * as TemporalWorkerSdk from '@temporalio/worker';
 import type { LogLevel, Worker } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
-import { DomainError } from './shared/errors.ts';
 import type { Config } from './config.ts';
 import { createReconciler, type Reconciler } from './chats/reconciler.ts';
-import { createSecretBox } from './crypto/secrets.ts';
 import { deploymentId } from './db/reconcile.ts';
 import { createSandbox } from './tools/index.ts';
 import { adoptLegacyWorkspaces, startWorkspaceSweep } from './worker/workspaces.ts';
 import { migrate } from './db/migrate.ts';
 import { createPool, type Pool } from './db/pool.ts';
 import { ensureAdmin } from './db/users.ts';
-import { providerConnection, syncEnvProviders, type ProviderAccount } from './db/providers.ts';
+import { syncEnvProviders } from './db/providers.ts';
+import { createProviderResolver } from './providers/resolver.ts';
 import { createPgEventHub } from './events/pg-event-hub.ts';
 import { createPgEventLog } from './events/pg-event-log.ts';
 import type { EventLog } from './events/types.ts';
-import { createProvider } from './providers/index.ts';
-import type { LlmProvider } from './providers/types.ts';
 import { createChatWorkflows, type ChatWorkflows } from './temporal/chat-workflows.ts';
 import { InterruptRegistry } from './worker/interrupts.ts';
 import type { ParleyWorkerOptions } from './worker/worker.ts';
@@ -41,38 +37,6 @@ export function openServices(config: Config & { databaseUrl: string }): Services
     pool,
     events: createPgEventLog(pool),
     close: () => pool.end(),
-  };
-}
-
-/**
- * Resolves a provider id to a ready SDK adapter. Adapters (and their HTTP connection pools) are
- * reused while the provider's settings stay the same. A configuration problem (unknown provider,
- * undecryptable key) ends the turn with a clear error; anything else (PostgreSQL down) is retried.
- */
-export function providerResolver(services: Services) {
-  const secrets = createSecretBox(services.config.secretKey);
-  const adapters = new Map<string, LlmProvider>();
-  return (account: ProviderAccount): { provider: LlmProvider; name: string } => {
-    let conn;
-    try {
-      conn = providerConnection(account, services.config, secrets);
-    } catch (err) {
-      if (!(err instanceof DomainError)) throw err;
-      throw ApplicationFailure.create({
-        message: err.message,
-        type: 'provider_config',
-        nonRetryable: true,
-        details: [{ message: err.message, kind: 'provider_config', retryable: false }],
-      });
-    }
-    const key = JSON.stringify([conn.type, conn.name, conn.baseUrl ?? null, conn.apiKey ?? null]);
-    let provider = adapters.get(key);
-    if (!provider) {
-      // Settings changed or first use; a small bound keeps edited providers from piling up.
-      if (adapters.size >= 64) adapters.delete(adapters.keys().next().value!);
-      adapters.set(key, (provider = createProvider(conn)));
-    }
-    return { provider, name: conn.name };
   };
 }
 
@@ -157,7 +121,7 @@ export async function startWorker(
     namespace: config.temporalNamespace,
     taskQueue: config.taskQueue,
     maxActivities: config.workerMaxActivities,
-    deps: { config, pool: services.pool, events: services.events, interrupts, providerFor: providerResolver(services), deploymentId: deployment, sandbox },
+    deps: { config, pool: services.pool, events: services.events, interrupts, providerFor: createProviderResolver(services.config), deploymentId: deployment, sandbox },
     shutdownGraceMs: config.shutdownGraceMs,
     ...(config.workflowBundlePath ? { workflowBundle: { codePath: config.workflowBundlePath } } : {}),
     ...opts,

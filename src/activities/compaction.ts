@@ -2,8 +2,8 @@ import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activ
 import { loadChatModel, loadModel } from '../db/chat-model.ts';
 import { beginCompaction, finishCompaction } from '../db/compaction.ts';
 import { loadPromptMessages } from '../db/turns.ts';
-import { classifyProviderError } from '../providers/errors.ts';
-import type { PromptMessage } from '../providers/types.ts';
+import { classifyProviderError } from '../providers/index.ts';
+import type { PromptMessage } from '../providers/index.ts';
 import type { ErrorInfo } from '../shared/types.ts';
 import { SUMMARY_MAX_ATTEMPTS } from '../workflows/contract.ts';
 import { errorInfo } from './failures.ts';

@@ -1,4 +1,4 @@
-import type { PromptMessage } from '../providers/types.ts';
+import type { PromptMessage } from '../providers/index.ts';
 
 const SYSTEM_PROMPT = `You are Parley, a capable assistant and coding agent.
 You work in a private workspace directory for this chat. Use the tools to read, write, edit and list

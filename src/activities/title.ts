@@ -1,7 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { loadChatModel, loadModel } from '../db/chat-model.ts';
-import { withTransaction } from '../db/pool.ts';
-import { classifyProviderError } from '../providers/errors.ts';
+import { replaceGeneratedTitle, titleAndFirstMessage } from '../db/chats.ts';
+import { classifyProviderError } from '../providers/index.ts';
 import type { LlmDeps } from './llm.ts';
 
 const TITLE_MAX_TOKENS = 256;
@@ -28,13 +28,8 @@ export function cleanTitle(raw: string): string {
 export function createTitleActivity(deps: LlmDeps) {
   return async function generateTitle({ chatId }: { chatId: string }): Promise<void> {
     const ctx = Context.current();
-    const { rows } = await deps.pool.query(
-      `SELECT c.title, (SELECT m.parts FROM messages m WHERE m.chat_id = c.id AND m.role = 'user' ORDER BY turn, step, idx LIMIT 1) AS parts
-       FROM chats c WHERE c.id = $1`,
-      [chatId],
-    );
-    const row = rows[0];
-    const first = (row?.parts as Array<{ type: string; text?: string }> | undefined)?.find((p) => p.type === 'text')?.text;
+    const row = await titleAndFirstMessage(deps.pool, chatId);
+    const first = row?.firstParts?.find((p) => p.type === 'text')?.text;
     if (!row || !first) return;
     const chatModel = await loadChatModel(deps.pool, chatId);
     const model = chatModel?.titleModelId ? (await loadModel(deps.pool, chatModel.titleModelId)) ?? chatModel : chatModel;
@@ -57,9 +52,6 @@ export function createTitleActivity(deps: LlmDeps) {
     }
     const title = cleanTitle(text);
     if (!title) return;
-    await withTransaction(deps.pool, async (tx) => {
-      const upd = await tx.query('UPDATE chats SET title = $2, updated_at = now() WHERE id = $1 AND title = $3', [chatId, title, row.title]);
-      if (upd.rowCount) await deps.events.append(chatId, [{ type: 'title', data: { title } }], tx);
-    });
+    await replaceGeneratedTitle(deps.pool, deps.events, chatId, row.title, title);
   };
 }

@@ -2,7 +2,7 @@
 // make inside their transactions.
 import type { EventLog } from '../events/types.ts';
 import { badRequest, notFound } from '../shared/errors.ts';
-import type { ChatStatus, QueuedMessage } from '../shared/types.ts';
+import type { ChatStatus, ErrorInfo, QueuedMessage } from '../shared/types.ts';
 import { storableText } from './json.ts';
 import { withTransaction, type Pool, type PoolClient } from './pool.ts';
 import { listQueue } from './queue.ts';
@@ -152,4 +152,32 @@ export async function markCompactionRequested(tx: PoolClient, chatId: string): P
 export async function deleteChatRow(db: Queryable, ownerId: string, chatId: string): Promise<boolean> {
   const res = await db.query('DELETE FROM chats WHERE id = $1 AND owner_id = $2', [chatId, ownerId]);
   return (res.rowCount ?? 0) > 0;
+}
+
+/** The chat's title and the parts of its first user message (what a generated title is made from). */
+export async function titleAndFirstMessage(db: Queryable, chatId: string): Promise<{ title: string; firstParts: Array<{ type: string; text?: string }> | null } | null> {
+  const { rows } = await db.query(
+    `SELECT c.title, (SELECT m.parts FROM messages m WHERE m.chat_id = c.id AND m.role = 'user' ORDER BY turn, step, idx LIMIT 1) AS parts
+     FROM chats c WHERE c.id = $1`,
+    [chatId],
+  );
+  return rows[0] ? { title: rows[0].title as string, firstParts: rows[0].parts ?? null } : null;
+}
+
+/**
+ * Sets a generated title, unless the title changed since `from` (the user set one meanwhile), and
+ * tells the chat's clients. Returns whether it was set.
+ */
+export async function replaceGeneratedTitle(pool: Pool, events: EventLog, chatId: string, from: string, title: string): Promise<boolean> {
+  return withTransaction(pool, async (tx) => {
+    const upd = await tx.query('UPDATE chats SET title = $2, updated_at = now() WHERE id = $1 AND title = $3', [chatId, title, from]);
+    if (upd.rowCount) await events.append(chatId, [{ type: 'title', data: { title } }], tx);
+    return (upd.rowCount ?? 0) > 0;
+  });
+}
+
+/** The chat's status as of its last event id: what a stream starts from (null when not the owner's). */
+export async function streamSnapshot(db: Queryable, ownerId: string, chatId: string): Promise<{ status: ChatStatus; last_error: ErrorInfo | null; last_event_id: number } | null> {
+  const { rows } = await db.query('SELECT status, last_error, last_event_id FROM chats WHERE id = $1 AND owner_id = $2', [chatId, ownerId]);
+  return (rows[0] as { status: ChatStatus; last_error: ErrorInfo | null; last_event_id: number } | undefined) ?? null;
 }

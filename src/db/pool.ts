@@ -8,9 +8,9 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
 /**
  * A few connections stay open through quiet periods: pg closes idle ones after 10 s by default, and a
- * chat's next message usually comes later than that, so its turn paid for new connections (and
- * re-prepared statements) before the provider call: time to first token after a 12 s pause was
- * 83 ms instead of 50 (docs/BENCHMARKS.md).
+ * chat's next message usually comes later than that, so its turn would first pay for new connections
+ * (and re-prepared statements) before the provider call, a delay the user sees before the first
+ * token (docs/BENCHMARKS.md has the measurement).
  */
 export const POOL_WARM = { min: 4, idleTimeoutMillis: 60_000 } as const;
 

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { badRequest, conflict, DomainError, notFound } from '../shared/errors.ts';
 import type { Config } from '../config.ts';
 import { SecretsError, type SecretBox } from '../crypto/secrets.ts';
-import type { ProviderConnection } from '../providers/types.ts';
+import type { ProviderConnection } from '../providers/index.ts';
 import type { ProviderType } from '../shared/types.ts';
 import type { Pool } from './pool.ts';
 import { isUuid, pgCode, type Provider, type ProviderSource, type Queryable } from './rows.ts';

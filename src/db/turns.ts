@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { AdvanceChatInput, AdvanceChatResult, TurnSettings } from '../workflows/contract.ts';
 import type { EventLog } from '../events/types.ts';
-import type { PromptMessage } from '../providers/types.ts';
+import type { PromptMessage } from '../providers/index.ts';
 import type {
   ChatStatus, ErrorInfo, Message, MessagePart, NewChatEvent, ToolCallPart, Usage,
 } from '../shared/types.ts';

@@ -18,9 +18,9 @@ export const searchAttributes = {
  * The dev server has a single history shard, and each shard's task-queue readers (transfer: the
  * tasks that hand workflow and activity tasks to matching; timer; visibility) load at most 20
  * times a second by default. One shard means every chat shares those 20 loads: once the burst is
- * spent, a new workflow task waits up to 50 ms for its transfer task to be read (measured: a new
- * run's first workflow task queued 16 ms instead of 4, time to first token 55 → 44 ms; see
- * docs/BENCHMARKS.md, P16). A production cluster spreads the same limit over hundreds of shards.
+ * spent, a new workflow task waits up to 50 ms for its transfer task to be read, which delays the
+ * first token of a new run (docs/BENCHMARKS.md, P16, has the measurement). A production cluster
+ * spreads the same limit over hundreds of shards.
  */
 export const devServerDynamicConfig = {
   'history.transferProcessorMaxPollRPS': 10_000,

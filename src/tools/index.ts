@@ -1,6 +1,6 @@
 // The tool registry: what the model is offered and the single entry point that runs a call.
 import { realpath } from 'node:fs/promises';
-import type { ToolSpec } from '../providers/types.ts';
+import type { ToolSpec } from '../providers/index.ts';
 import { abortError, describeFsError, isAbortError, ToolError } from './errors.ts';
 import { editFileTool } from './edit-file.ts';
 import { executeTool } from './execute.ts';

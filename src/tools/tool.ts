@@ -1,4 +1,4 @@
-import type { ToolSpec } from '../providers/types.ts';
+import type { ToolSpec } from '../providers/index.ts';
 import { parseArgs, toJsonSchema } from './args.ts';
 import type { ArgsOf, FieldDefs } from './args.ts';
 import type { ToolContext, ToolOutcome } from './types.ts';

@@ -1,6 +1,7 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply } from 'fastify';
-import type { ChatEvent, ChatStatus, ErrorInfo } from '../../shared/types.ts';
+import { streamSnapshot } from '../../db/chats.ts';
+import type { ChatEvent } from '../../shared/types.ts';
 import type { ApiDeps } from '../deps.ts';
 import { badRequest, notFound, toHttpError } from '../errors.ts';
 import type { DomainError } from '../../shared/errors.ts';
@@ -47,8 +48,6 @@ function resumePoint(header: string | string[] | undefined, query: string | unde
   if (!/^\d{1,15}$/.test(raw)) return 'invalid';
   return Number(raw);
 }
-
-interface ChatRow { status: ChatStatus; last_error: ErrorInfo | null; last_event_id: number }
 
 export const streamRoutes: FastifyPluginAsyncTypebox<StreamRouteOptions> = async (app, options) => {
   const { pool, events, hub } = options.deps;
@@ -97,13 +96,10 @@ export const streamRoutes: FastifyPluginAsyncTypebox<StreamRouteOptions> = async
       }
     });
 
-    let row: ChatRow | undefined;
+    let row: Awaited<ReturnType<typeof streamSnapshot>>;
     try {
       // One snapshot: the status is the one as of event `last_event_id`.
-      ({ rows: [row] } = await pool.query<ChatRow>(
-        'SELECT status, last_error, last_event_id FROM chats WHERE id = $1 AND owner_id = $2',
-        [chatId, request.user.id],
-      ));
+      row = await streamSnapshot(pool, request.user.id, chatId);
     } catch (err) {
       unsubscribe();
       ticket?.release();
