@@ -36,7 +36,7 @@ import { parseVariant, variantProcess } from './variant.ts';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /**
  * The node flags a Parley tree ships with: those on bin/parley.js's `#!/usr/bin/env -S node ...` line
- * (the Dockerfile and `npm start` pass the same; test/node-flags.test.ts keeps them in step).
+ * (the Dockerfile and `npm start` pass the same; test/dev/node-flags.test.ts keeps them in step).
  */
 const ADMIN_TOKEN = `bench-admin-${randomUUID()}`;
 /** Chats per user: each user token has its own API rate limit (600/min), as real users do. */

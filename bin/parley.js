@@ -8,5 +8,5 @@
 // machine). A worker's garbage comes in bursts, and V8 keeps the pages of its busiest moment
 // resident until the worker is idle: this caps that high-water mark.
 // Both trade a little CPU for memory; docs/BENCHMARKS.md has the measurements (P9, P20, P22).
-// The Dockerfile and `npm start` pass the same flags (test/node-flags.test.ts checks it).
+// The Dockerfile and `npm start` pass the same flags (test/dev/node-flags.test.ts checks it).
 import '../src/cli.ts';

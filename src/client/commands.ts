@@ -7,6 +7,7 @@ import { CLIENT_COMMANDS, CLIENT_USAGE } from './usage.ts';
 import { openChatStream, type ChatStream, type ChatStreamEvent } from './events.ts';
 import { followTurn, TurnTracker, type OurMessage } from './follow.ts';
 import { Renderer } from './render.ts';
+import { isUuid } from '../shared/ids.ts';
 
 export { CLIENT_COMMANDS, CLIENT_USAGE };
 
@@ -23,7 +24,6 @@ const defaultIo = (): ClientIo => ({ out: process.stdout, err: process.stderr, e
 class UsageError extends Error {}
 
 const EXIT_INTERRUPTED = 130;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const GLOBAL_OPTIONS = {
   url: { type: 'string' },
@@ -242,7 +242,7 @@ async function follow(stream: ChatStream, renderer: Renderer, control: Interrupt
 
 /** Model id, or a model name / display name resolved through `GET /models`. */
 async function resolveModel(api: ApiClient, model: string): Promise<string> {
-  if (UUID.test(model)) return model;
+  if (isUuid(model)) return model;
   const { models } = await api.request<{ models: Array<{ id: string; model: string; displayName: string | null; providerName: string }> }>('GET', '/models');
   const matches = models.filter((m) => m.model === model || m.displayName === model || `${m.providerName}/${m.model}` === model);
   if (matches.length === 1) return matches[0]!.id;
@@ -378,7 +378,7 @@ async function runProviders(ctx: Context): Promise<number> {
 }
 
 async function resolveProvider(api: ApiClient, provider: string): Promise<string> {
-  if (UUID.test(provider)) return provider;
+  if (isUuid(provider)) return provider;
   const { providers } = await api.request<{ providers: Array<{ id: string; name: string }> }>('GET', '/providers');
   const match = providers.find((p) => p.name === provider);
   if (!match) throw new UsageError(`no provider named "${provider}"; known: ${providers.map((p) => p.name).join(', ') || 'none'}`);

@@ -10,8 +10,8 @@ import { link, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'nod
 import { dirname, join } from 'node:path';
 import type { Pool } from '../db/pool.ts';
 import { existingChatIds } from '../db/workspaces.ts';
+import { isUuid } from '../shared/ids.ts';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** Names the deployment (database) whose chats the root holds: another Parley's workspaces are never swept. */
 export const DEPLOYMENT_MARKER = '.parley-deployment';
 const BATCH = 500;
@@ -31,7 +31,7 @@ export async function sweepWorkspaces(opts: SweepOptions): Promise<{ removed: st
   const owner = await claimRoot(opts.root, opts.deployment);
   if (owner !== opts.deployment) return { removed: [], foreign: owner };
   const names = (await readdir(opts.root, { withFileTypes: true }).catch(() => []))
-    .filter((e) => e.isDirectory() && UUID.test(e.name)).map((e) => e.name);
+    .filter((e) => e.isDirectory() && isUuid(e.name)).map((e) => e.name);
   const removed: string[] = [];
   for (let i = 0; i < names.length; i += BATCH) {
     const batch = names.slice(i, i + BATCH);

@@ -54,7 +54,7 @@ export async function startStack(opts: {
     PARLEY_SECRET_KEY: 'test-secret-key-0123456789',
     PARLEY_WORKSPACES_DIR: workspaces,
     LOG_LEVEL: 'silent',
-    // Runs complete as soon as a chat is idle, which most tests wait for; test/idle-run.test.ts
+    // Runs complete as soon as a chat is idle, which most tests wait for; test/workflow/idle-run.test.ts
     // covers the idle window that ships by default.
     PARLEY_RUN_IDLE_MS: '0',
     HOST: '127.0.0.1',

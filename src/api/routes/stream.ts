@@ -1,6 +1,7 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply } from 'fastify';
 import { streamSnapshot } from '../../db/chats.ts';
+import { isUuid } from '../../shared/ids.ts';
 import type { ChatEvent } from '../../shared/types.ts';
 import type { ApiDeps } from '../deps.ts';
 import { badRequest, notFound, toHttpError } from '../errors.ts';
@@ -33,7 +34,6 @@ function blockOf(event: ChatEvent): string {
   return block;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const PAGE = 500;
 
 function sendError(reply: FastifyReply, err: DomainError): FastifyReply {
@@ -69,7 +69,7 @@ export const streamRoutes: FastifyPluginAsyncTypebox<StreamRouteOptions> = async
     },
   }, async (request, reply) => {
     const chatId = request.params.id;
-    if (!UUID.test(chatId)) return sendError(reply, notFound('chat'));
+    if (!isUuid(chatId)) return sendError(reply, notFound('chat'));
     const resume = resumePoint(request.headers['last-event-id'], request.query.after);
     if (resume === 'invalid') return sendError(reply, badRequest('Last-Event-ID and after must be event ids (non-negative integers)'));
     const ticket = options.sessions?.reserve(request.user);
