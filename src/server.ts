@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { migrate } from './db/migrate.ts';
-import { openServices, prepareDatabase, startApi, startWorker } from './runtime.ts';
+import { openServices, prepareDatabase, startApi } from './runtime.ts';
 
 export const SERVER_COMMANDS = new Set(['dev', 'api', 'worker']);
 
@@ -84,6 +84,8 @@ async function runDev(config: Config, stops: Stop[], fatal: () => Promise<void>)
   const services = openServices({ ...config, databaseUrl: config.databaseUrl });
   stops.push(services.close);
   await prepareDatabase(services);
+  // Loaded only where a worker runs: `parley api` needs neither the SDK's native core nor webpack.
+  const { startWorker } = await import('./worker/worker.ts');
   const worker = await startWorker(services);
   stops.push(worker.shutdown);
   const api = await startApi(services);
@@ -145,6 +147,7 @@ async function startCommand(command: string, config: Config, stops: Stop[], fata
       const services = openServices(config);
       stops.push(services.close);
       await migrate(config.databaseUrl);
+      const { startWorker } = await import('./worker/worker.ts');
       const worker = await startWorker(services);
       stops.push(worker.shutdown);
       console.log(`Parley worker polling task queue "${config.taskQueue}" at ${config.temporalAddress}`);

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { expect, inject, test } from 'vitest';
-import { startWorker } from '../../src/runtime.ts';
+import { startWorker } from '../../src/worker/worker.ts';
 import { bundleWorkflowsInChild } from '../../src/worker/bundle-workflows.ts';
 import { reply, text } from '../support/fake-providers.ts';
 import { startStack } from '../support/stack.ts';
