@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `parley`: server commands (dev, api, worker: src/server.ts) and client commands (src/client).
 // Each side is imported only when used, so client commands start without loading Temporal or pg.
-import { CLIENT_COMMANDS, CLIENT_USAGE } from './client/usage.ts';
+import { CLIENT_COMMANDS, CLIENT_USAGE } from './cli/usage.ts';
 
 const USAGE = `Usage: parley <command>
 
@@ -26,7 +26,7 @@ async function main(argv: string[]): Promise<void> {
   }
   // Clients need no server config and own Ctrl-C themselves.
   if (CLIENT_COMMANDS.has(command)) {
-    const { runClientCommand } = await import('./client/commands.ts');
+    const { runClientCommand } = await import('./cli/commands.ts');
     process.exitCode = await runClientCommand(argv);
     return;
   }

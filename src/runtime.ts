@@ -13,7 +13,7 @@ import { ensureAdmin } from './db/users.ts';
 import { syncEnvProviders } from './db/providers.ts';
 import { createPgEventHub } from './events/pg-event-hub.ts';
 import { createPgEventLog } from './events/pg-event-log.ts';
-import type { EventLog } from './events/types.ts';
+import type { EventLog } from './events/event-log.ts';
 import { createChatWorkflows, type ChatWorkflows } from './temporal/chat-workflows.ts';
 
 export interface Services {

@@ -1,7 +1,7 @@
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import type { RetryPolicy } from '@temporalio/common';
 import { RETRY } from '../workflows/contract.ts';
-import type { EventLog } from '../events/types.ts';
+import type { EventLog } from '../events/event-log.ts';
 import type { ClassifiedError } from '../providers/index.ts';
 import type { ErrorInfo } from '../shared/types.ts';
 

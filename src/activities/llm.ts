@@ -5,7 +5,7 @@ import { findCompletedStep, loadPromptMessages, saveStepMessage, stepMessageId }
 import type { Pool } from '../db/pool.ts';
 import type { ProviderAccount } from '../db/providers.ts';
 import { createPartPublisher } from '../events/part-publisher.ts';
-import type { EventLog, PartPublisher } from '../events/types.ts';
+import type { EventLog, PartPublisher } from '../events/event-log.ts';
 import { classifyProviderError } from '../providers/index.ts';
 import type { LlmProvider, LlmStreamEvent } from '../providers/index.ts';
 import type { MessagePart, ToolCallPart, Usage } from '../shared/types.ts';

@@ -2,7 +2,7 @@ import { CancelledFailure, Context } from '@temporalio/activity';
 import type { Config } from '../config.ts';
 import type { Pool } from '../db/pool.ts';
 import { loadToolCall, saveToolResult } from '../db/turns.ts';
-import type { EventLog } from '../events/types.ts';
+import type { EventLog } from '../events/event-log.ts';
 import { ensureWorkspace, runTool, type Sandbox } from '../tools/index.ts';
 import type { InterruptRegistry } from '../worker/interrupts.ts';
 import { workerShutdownFailure } from './failures.ts';

@@ -19,7 +19,7 @@ import { resolveModel } from '../db/models.ts';
 import { withTransaction, type Pool } from '../db/pool.ts';
 import { enqueue } from '../db/queue.ts';
 import { isUuid, type Chat } from '../db/rows.ts';
-import type { EventLog } from '../events/types.ts';
+import type { EventLog } from '../events/event-log.ts';
 import { conflict, DomainError, notFound, type ErrorDetails } from '../shared/errors.ts';
 import type { Message, QueuedMessage } from '../shared/types.ts';
 import type { ChatWorkflows } from '../temporal/chat-workflows.ts';

@@ -1,6 +1,6 @@
 // Queries of chats: reading and listing them, and the writes the chat use-cases (src/chats/service.ts)
 // make inside their transactions.
-import type { EventLog } from '../events/types.ts';
+import type { EventLog } from '../events/event-log.ts';
 import { badRequest, notFound } from '../shared/errors.ts';
 import type { ChatStatus, ErrorInfo, QueuedMessage } from '../shared/types.ts';
 import { storableText } from './json.ts';

@@ -5,7 +5,7 @@
 //   base + 2 user, model-only: the summary the model continues from
 // Every model-visible message before base + 2 is marked compressed (kept, never sent to the model again).
 import type { CompactInput } from '../workflows/contract.ts';
-import type { EventLog } from '../events/types.ts';
+import type { EventLog } from '../events/event-log.ts';
 import type { ErrorInfo, MessagePart } from '../shared/types.ts';
 import { toJsonb } from './json.ts';
 import { withTransaction, type Pool, type PoolClient } from './pool.ts';

@@ -2,7 +2,7 @@
 // by a new turn that starts with the edited content. It keeps the chat status invariant of
 // src/chats/service.ts: the rewrite happens only while no turn runs, under the chat row lock (the
 // lock advanceChat takes), so the workflow either settled before it or begins the new turn after it.
-import type { EventLog } from '../events/types.ts';
+import type { EventLog } from '../events/event-log.ts';
 import { conflict, notFound } from '../shared/errors.ts';
 import type { Message } from '../shared/types.ts';
 import { recomputeCompression } from './compaction.ts';

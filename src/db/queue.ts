@@ -3,7 +3,7 @@
 // same lock, so the API and the workflow never interleave on one chat's queue.
 import { randomUUID } from 'node:crypto';
 import { conflict, notFound } from '../shared/errors.ts';
-import type { EventLog } from '../events/types.ts';
+import type { EventLog } from '../events/event-log.ts';
 import type { QueuedMessage } from '../shared/types.ts';
 import { withTransaction, type Pool, type PoolClient } from './pool.ts';
 import { isUuid, toQueued, type Queryable } from './rows.ts';

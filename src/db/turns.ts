@@ -3,7 +3,7 @@
 // retried activity never leaves two copies of anything.
 import { createHash } from 'node:crypto';
 import type { AdvanceChatInput, AdvanceChatResult, TurnSettings } from '../workflows/contract.ts';
-import type { EventLog } from '../events/types.ts';
+import type { EventLog } from '../events/event-log.ts';
 import type { PromptMessage } from '../providers/index.ts';
 import type {
   ChatStatus, ErrorInfo, Message, MessagePart, NewChatEvent, ToolCallPart, Usage,

@@ -84,9 +84,20 @@ async function waitForPort(port: number, child: ChildProcess, timeoutMs: number,
 
 /** The frontend listens before the dev server has registered our search attributes: wait for them. */
 async function waitForSearchAttributes(address: string, timeoutMs: number): Promise<void> {
-  const connection = await Connection.connect({ address });
+  const deadline = Date.now() + timeoutMs;
+  // A server that has just opened its port may take a while to answer gRPC (seconds, on a busy
+  // machine): connecting is tried again until the deadline too.
+  let connection: Connection;
+  for (;;) {
+    try {
+      connection = await Connection.connect({ address, connectTimeout: Math.max(1_000, Math.min(5_000, deadline - Date.now())) });
+      break;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
   try {
-    const deadline = Date.now() + timeoutMs;
     for (;;) {
       try {
         const res = await connection.operatorService.listSearchAttributes({ namespace: 'default' });

@@ -1,5 +1,5 @@
 import type { StreamPart } from '../shared/types.ts';
-import type { EventLog, PartPublisher } from './types.ts';
+import type { EventLog, PartPublisher } from './event-log.ts';
 
 export interface PartPublisherOptions {
   chatId: string;

@@ -3,7 +3,7 @@ import { CHAT_CHANGES_CHANNEL, EVENTS_CHANNEL } from './channels.ts';
 import { changeOwner, parseChatChange, type ChatChangeNotice } from './chat-changes.ts';
 import { decodeNotification, lastIdOf, type EventNotification } from './notification.ts';
 import { createPgListener } from './pg-listener.ts';
-import type { EventHub, EventLog } from './types.ts';
+import type { EventHub, EventLog } from './event-log.ts';
 
 export interface PgEventHubOptions {
   /** Reconnect backoff of the LISTEN connection (doubling, with jitter). */

@@ -2,7 +2,7 @@ import type { Pool, PoolClient } from '../db/pool.ts';
 import type { ChatEvent } from '../shared/types.ts';
 import { EVENTS_CHANNEL } from './channels.ts';
 import { MAX_INLINE_PAYLOAD_BYTES } from './notification.ts';
-import type { EventLog } from './types.ts';
+import type { EventLog } from './event-log.ts';
 import { createAppendBatcher, eventsJson, storedEvents, type ChatRun } from './append-batcher.ts';
 
 interface EventRow { id: number; type: string; data: unknown }

@@ -4,7 +4,7 @@ import type {
   Usage as AnthropicUsage, MessageDeltaUsage,
 } from '@anthropic-ai/sdk/resources/messages';
 import type { Usage } from '../shared/types.ts';
-import type { PromptMessage, ToolSpec } from './types.ts';
+import type { PromptMessage, ToolSpec } from './provider.ts';
 import { stringifyToolResult } from './common.ts';
 
 type Role = 'user' | 'assistant';

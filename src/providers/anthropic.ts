@@ -4,7 +4,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import type { MessageCreateParamsNonStreaming, MessageCreateParamsStreaming, RawMessageStreamEvent } from '@anthropic-ai/sdk/resources/messages';
 import { emptyUsage } from '../shared/types.ts';
 import type { Usage } from '../shared/types.ts';
-import type { FinishReason, LlmCompleteRequest, LlmProvider, LlmRequest, LlmStreamEvent, ProviderConnection } from './types.ts';
+import type { FinishReason, LlmCompleteRequest, LlmProvider, LlmRequest, LlmStreamEvent, ProviderConnection } from './provider.ts';
 import { parseToolArgs, wireOptions } from './common.ts';
 import { ProviderAbortError, streamEndedEarly, toProviderError } from './errors.ts';
 import { mergeAnthropicUsage, toAnthropicPrompt, toAnthropicTools } from './anthropic-prompt.ts';

@@ -7,7 +7,7 @@ import {
   APIConnectionError as AnthropicConnectionError,
   APIUserAbortError as AnthropicUserAbortError,
 } from '@anthropic-ai/sdk';
-import type { ClassifiedError } from './types.ts';
+import type { ClassifiedError } from './provider.ts';
 
 /** A classified provider failure, thrown by `LlmProvider.stream()` / `complete()`. */
 export class ProviderError extends Error implements ClassifiedError {

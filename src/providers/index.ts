@@ -1,5 +1,5 @@
 // Entry point of the provider layer: one LlmProvider per provider account.
-import type { LlmProvider, ProviderConnection } from './types.ts';
+import type { LlmProvider, ProviderConnection } from './provider.ts';
 import { createAnthropicProvider } from './anthropic.ts';
 import { createOpenAiProvider } from './openai.ts';
 
@@ -16,4 +16,4 @@ export function createProvider(conn: ProviderConnection): LlmProvider {
 }
 
 export { classifyProviderError, isAbortError, ProviderAbortError, ProviderError } from './errors.ts';
-export type * from './types.ts';
+export type * from './provider.ts';

@@ -2,7 +2,7 @@
 import type { ChatCompletionMessageParam, ChatCompletionMessageToolCall, ChatCompletionTool } from 'openai/resources/chat/completions';
 import type { CompletionUsage } from 'openai/resources/completions';
 import type { ToolResultPart, Usage } from '../shared/types.ts';
-import type { PromptMessage, ToolSpec } from './types.ts';
+import type { PromptMessage, ToolSpec } from './provider.ts';
 import { stringifyToolArgs, stringifyToolResult, textOf } from './common.ts';
 
 export function toOpenAiMessages(messages: PromptMessage[]): ChatCompletionMessageParam[] {

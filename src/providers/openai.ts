@@ -7,7 +7,7 @@ import OpenAI from 'openai';
 import type { ChatCompletionChunk, ChatCompletionCreateParamsNonStreaming, ChatCompletionCreateParamsStreaming } from 'openai/resources/chat/completions';
 import { emptyUsage } from '../shared/types.ts';
 import type { Usage } from '../shared/types.ts';
-import type { FinishReason, LlmCompleteRequest, LlmProvider, LlmRequest, LlmStreamEvent, ProviderConnection } from './types.ts';
+import type { FinishReason, LlmCompleteRequest, LlmProvider, LlmRequest, LlmStreamEvent, ProviderConnection } from './provider.ts';
 import { parseToolArgs, wireOptions } from './common.ts';
 import { ProviderAbortError, ProviderError, streamEndedEarly, toProviderError } from './errors.ts';
 import { fromOpenAiUsage, toOpenAiMessages, toOpenAiTools } from './openai-prompt.ts';

@@ -5,7 +5,7 @@ import { createSecretBox } from '../crypto/secrets.ts';
 import { providerConnection, type ProviderAccount } from '../db/providers.ts';
 import { DomainError } from '../shared/errors.ts';
 import { createProvider } from './index.ts';
-import type { LlmProvider } from './types.ts';
+import type { LlmProvider } from './provider.ts';
 
 /**
  * Resolves a provider id to a ready SDK adapter. Adapters (and their HTTP connection pools) are

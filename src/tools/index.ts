@@ -7,15 +7,15 @@ import { executeTool } from './execute.ts';
 import { listFilesTool } from './list-files.ts';
 import { readFileTool } from './read-file.ts';
 import type { Tool } from './tool.ts';
-import type { ToolContext, ToolOutcome } from './types.ts';
+import type { ToolContext, ToolOutcome } from './context.ts';
 import { writeFileTool } from './write-file.ts';
 
 export { ToolError, isAbortError } from './errors.ts';
 export { ensureWorkspace } from './workspace.ts';
-export { defaultToolLimits } from './types.ts';
+export { defaultToolLimits } from './context.ts';
 export { createSandbox, defaultSandboxSettings } from './sandbox.ts';
 export type { Sandbox, SandboxSettings } from './sandbox.ts';
-export type { ToolContext, ToolLimits, ToolOutcome } from './types.ts';
+export type { ToolContext, ToolLimits, ToolOutcome } from './context.ts';
 
 const tools: Tool[] = [readFileTool, writeFileTool, editFileTool, listFilesTool, executeTool];
 const byName = new Map(tools.map((t) => [t.spec.name, t]));

@@ -1,7 +1,7 @@
 import type { ToolSpec } from '../providers/index.ts';
 import { parseArgs, toJsonSchema } from './args.ts';
 import type { ArgsOf, FieldDefs } from './args.ts';
-import type { ToolContext, ToolOutcome } from './types.ts';
+import type { ToolContext, ToolOutcome } from './context.ts';
 
 /** A registered tool: its spec for the model and a runner that validates untrusted arguments. */
 export interface Tool {

@@ -6,7 +6,7 @@ import type { ApiDeps } from '../../src/api/deps.ts';
 import { streamRoutes, type StreamRouteOptions } from '../../src/api/routes/stream.ts';
 import type { AuthUser } from '../../src/api/auth-user.ts';
 import { createPgEventHub } from '../../src/events/pg-event-hub.ts';
-import type { EventHub, EventLog } from '../../src/events/types.ts';
+import type { EventHub, EventLog } from '../../src/events/event-log.ts';
 import type { ChatStatus, NewChatEvent } from '../../src/shared/types.ts';
 import { createEventsFixture, seedChat, seedUser, type TestDatabase } from '../support/db.ts';
 import { fetchSse, type SseClient } from '../support/sse.ts';

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
-import type { ChatStreamEvent } from '../../src/client/events.ts';
-import { followTurn, TurnTracker } from '../../src/client/follow.ts';
-import { Renderer, summarizeArgs } from '../../src/client/render.ts';
+import type { ChatStreamEvent } from '../../src/cli/events.ts';
+import { followTurn, TurnTracker } from '../../src/cli/follow.ts';
+import { Renderer, summarizeArgs } from '../../src/cli/render.ts';
 import type { Message, MessagePart, StreamPart } from '../../src/shared/types.ts';
 
 const CHAT = '00000000-0000-4000-8000-000000000000';

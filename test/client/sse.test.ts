@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { SseParser, type SseEvent } from '../../src/client/sse.ts';
+import { SseParser, type SseEvent } from '../../src/cli/sse.ts';
 
 function collect(chunks: Array<string | Uint8Array>, end = true) {
   const events: SseEvent[] = [];

@@ -2,8 +2,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, expect, test } from 'vitest';
-import { ApiClient, ApiError, NetworkError } from '../../src/client/api.ts';
-import { openChatStream, type ChatStreamEvent } from '../../src/client/events.ts';
+import { ApiClient, ApiError, NetworkError } from '../../src/cli/api.ts';
+import { openChatStream, type ChatStreamEvent } from '../../src/cli/events.ts';
 
 const CHAT = '00000000-0000-4000-8000-000000000000';
 

@@ -11,7 +11,7 @@ import { createModel, resolveModel } from '../../src/db/models.ts';
 import { createProvider, getProviderConnection, syncEnvProviders } from '../../src/db/providers.ts';
 import { authenticate, createUser, ensureAdmin, hashToken } from '../../src/db/users.ts';
 import { createPgEventLog } from '../../src/events/pg-event-log.ts';
-import type { EventLog } from '../../src/events/types.ts';
+import type { EventLog } from '../../src/events/event-log.ts';
 import { createFakeWorkflows } from '../support/api.ts';
 import { createTestDatabase } from '../support/db.ts';
 

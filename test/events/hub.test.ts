@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createPgEventHub } from '../../src/events/pg-event-hub.ts';
-import type { EventHub, EventLog } from '../../src/events/types.ts';
+import type { EventHub, EventLog } from '../../src/events/event-log.ts';
 import type { ChatEvent, NewChatEvent } from '../../src/shared/types.ts';
 import { createEventsFixture, type TestDatabase } from '../support/db.ts';
 

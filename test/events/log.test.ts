@@ -6,7 +6,7 @@ import { EVENTS_CHANNEL } from '../../src/events/channels.ts';
 import { decodeNotification, MAX_INLINE_PAYLOAD_BYTES } from '../../src/events/notification.ts';
 import { createPgEventLog } from '../../src/events/pg-event-log.ts';
 import { createAppendBatcher, type ChatRun } from '../../src/events/append-batcher.ts';
-import type { EventLog } from '../../src/events/types.ts';
+import type { EventLog } from '../../src/events/event-log.ts';
 import type { ChatEvent, NewChatEvent } from '../../src/shared/types.ts';
 import { createEventsFixture, type TestDatabase } from '../support/db.ts';
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createPartPublisher } from '../../src/events/part-publisher.ts';
-import type { EventLog } from '../../src/events/types.ts';
+import type { EventLog } from '../../src/events/event-log.ts';
 import type { ChatEvent, NewChatEvent, StreamPart } from '../../src/shared/types.ts';
 import { createEventsFixture, type TestDatabase } from '../support/db.ts';
 

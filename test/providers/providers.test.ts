@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createProvider } from '../../src/providers/index.ts';
 import { classifyProviderError, isAbortError, parseRetryAfter, ProviderError } from '../../src/providers/errors.ts';
-import type { LlmProvider, LlmRequest, LlmStreamEvent, PromptMessage, ProviderConnection } from '../../src/providers/types.ts';
+import type { LlmProvider, LlmRequest, LlmStreamEvent, PromptMessage, ProviderConnection } from '../../src/providers/provider.ts';
 import type { MessagePart } from '../../src/shared/types.ts';
 import {
   httpError, reasoning, redactedReasoning, reply, startFakeProviders, text, toolCall, waitFor,

@@ -3,7 +3,7 @@ import pg from 'pg';
 import { inject } from 'vitest';
 import { createPool, type Pool } from '../../src/db/pool.ts';
 import { createPgEventLog } from '../../src/events/pg-event-log.ts';
-import type { EventLog } from '../../src/events/types.ts';
+import type { EventLog } from '../../src/events/event-log.ts';
 import type { ChatStatus } from '../../src/shared/types.ts';
 
 export interface TestDatabase { url: string; pool: Pool; drop: () => Promise<void> }
