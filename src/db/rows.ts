@@ -1,60 +1,15 @@
-// Row → API shape mappers shared by the repositories. The interfaces here are the client-visible
-// REST shapes of users, providers, models and chats (messages and queue entries are in shared/types).
-import type { ChatStatus, ErrorInfo, Message, MessagePart, ProviderType, QueuedMessage, Role, Usage } from '../shared/types.ts';
+// Row → API shape mappers shared by the repositories.
+import type { ChatStatus, ErrorInfo, Message, MessagePart, QueuedMessage, Role, Usage } from '../shared/types.ts';
 import type { Pool, PoolClient } from './pool.ts';
 
 /** Anything that runs a query: the pool, or a client inside a transaction. */
 export type Queryable = Pool | PoolClient;
 
-export type UserRole = 'admin' | 'member';
-export type ProviderSource = 'api' | 'env';
-
-export interface User { id: string; username: string; role: UserRole; createdAt: string }
-
-export interface Provider {
-  id: string;
-  name: string;
-  type: ProviderType;
-  baseUrl: string | null;
-  hasApiKey: boolean;
-  source: ProviderSource;
-  createdAt: string;
-  updatedAt: string;
-}
-
-/** Prices in currency units per million tokens. */
-export interface Pricing { inputPerMTok: number; outputPerMTok: number; cacheReadPerMTok?: number; cacheWritePerMTok?: number }
-
-export interface Model {
-  id: string;
-  providerId: string;
-  providerName: string;
-  model: string;
-  displayName: string | null;
-  contextLimit: number;
-  compactionThresholdPercent: number;
-  maxOutputTokens: number | null;
-  isDefault: boolean;
-  pricing: Pricing | null;
-  options: Record<string, unknown>;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export interface ChatUsage { inputTokens: number; outputTokens: number; costMicros: number }
-
-export interface Chat {
-  id: string;
-  title: string;
-  status: ChatStatus;
-  modelId: string | null;
-  parentChatId: string | null;
-  lastError: ErrorInfo | null;
-  archived: boolean;
-  createdAt: string;
-  updatedAt: string;
-  usage: ChatUsage;
-}
+// The resources as the API returns them: one shape each, the schemas in src/shared/resources.ts.
+import type { Chat, Model, Pricing, Provider, User } from '../shared/resources.ts';
+export type { Chat, ChatUsage, Model, Pricing, Provider, User } from '../shared/resources.ts';
+export type UserRole = User['role'];
+export type ProviderSource = Provider['source'];
 
 export { isUuid } from '../shared/ids.ts';
 
