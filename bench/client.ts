@@ -2,6 +2,7 @@
 // node:http so each event is timed when its bytes arrive, before any parsing.
 import http from 'node:http';
 import { nowMs, within } from './clock.ts';
+import { SseParser, type SseEvent as ParsedSseEvent } from '../src/cli/sse.ts';
 
 export interface SseEvent {
   event: string;
@@ -70,17 +71,12 @@ export class ChatStream {
         this.fail(new Error(`stream ${this.chatId}: HTTP ${res.statusCode}`));
         return;
       }
-      res.setEncoding('utf8');
-      let buf = '';
-      res.on('data', (chunk: string) => {
-        const at = nowMs();
-        buf += chunk;
-        let end: number;
-        while ((end = buf.indexOf('\n\n')) >= 0) {
-          const block = buf.slice(0, end);
-          buf = buf.slice(end + 2);
-          this.dispatch(block, at);
-        }
+      // The CLI's parser (src/cli/sse.ts): it dispatches no id-only block or keep-alive comment.
+      let at = 0;
+      const parser = new SseParser({ onEvent: (e) => this.dispatch(e, at) });
+      res.on('data', (chunk: Buffer) => {
+        at = nowMs();
+        parser.push(chunk);
       });
       res.on('close', () => { if (!this.closedByUs) this.fail(new Error(`stream ${this.chatId} closed by the server`)); });
     });
@@ -104,17 +100,10 @@ export class ChatStream {
     return this.next((e) => e.event === 'status' && statuses.some((s) => e.data.includes(`"status":"${s}"`)));
   }
 
-  private dispatch(block: string, at: number): void {
-    let event = 'message';
-    let id: number | undefined;
-    let data = '';
-    for (const line of block.split('\n')) {
-      if (line.startsWith('event: ')) event = line.slice(7);
-      else if (line.startsWith('data: ')) data = line.slice(6);
-      else if (line.startsWith('id: ')) id = Number(line.slice(4));
-    }
-    if (!data) return; // keep-alive comments and id-only blocks
-    const e: SseEvent = { event, id, data, at };
+  private dispatch(parsed: ParsedSseEvent, at: number): void {
+    const { event, data } = parsed;
+    if (!data) return;
+    const e: SseEvent = { event, id: parsed.id === undefined ? undefined : Number(parsed.id), data, at };
     if (event === 'status') this.status = (JSON.parse(data) as { status: string }).status;
     this.tap?.(e);
     if (this.waiters.length) {
