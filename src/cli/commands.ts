@@ -8,6 +8,9 @@ import { openChatStream, type ChatStream, type ChatStreamEvent } from './events.
 import { followTurn, TurnTracker, type OurMessage } from './follow.ts';
 import { Renderer } from './render.ts';
 import { isUuid } from '../shared/ids.ts';
+import { runModels, runProviders, runUsers } from './admin-commands.ts';
+import { positionals, positiveInt, str, UsageError, type Context } from './args.ts';
+import { formatTable, formatTime, truncate } from './format.ts';
 
 export { CLIENT_COMMANDS, CLIENT_USAGE };
 
@@ -21,7 +24,6 @@ export interface ClientIo {
 const defaultIo = (): ClientIo => ({ out: process.stdout, err: process.stderr, env: process.env, stdin: process.stdin });
 
 /** Wrong arguments or missing settings: exit code 2 with a hint. */
-class UsageError extends Error {}
 
 const EXIT_INTERRUPTED = 130;
 
@@ -30,13 +32,6 @@ const GLOBAL_OPTIONS = {
   token: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
-
-interface Context {
-  io: ClientIo;
-  values: Record<string, string | boolean | undefined>;
-  positionals: string[];
-  api(): ApiClient;
-}
 
 interface CommandSpec {
   usage: string;
@@ -106,24 +101,6 @@ function connect(env: NodeJS.ProcessEnv, values: Context['values']): ApiClient {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-}
-
-const str = (v: string | boolean | undefined): string | undefined => (typeof v === 'string' ? v : undefined);
-
-function positionals(ctx: Context, names: string[]): string[] {
-  const got = ctx.positionals;
-  if (got.length < names.length) throw new UsageError(`missing ${names.slice(got.length).map((n) => `<${n}>`).join(' ')}`);
-  if (got.length > names.length) throw new UsageError(`unexpected argument "${got[names.length]}" (quote a message with spaces)`);
-  return got;
-}
-
-function positiveInt(value: string | boolean | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (typeof value !== 'string' || !/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) {
-    throw new UsageError(`${flag} must be a positive integer`);
-  }
-  return n;
 }
 
 /** The message text; "-" reads it from stdin. */
@@ -333,80 +310,6 @@ async function runInterrupt(ctx: Context): Promise<number> {
 }
 
 /** `users create`, `providers add`, `models add`: a noun, then the one verb it supports. */
-function verb(ctx: Context, expected: string): void {
-  const got = ctx.positionals[0];
-  if (got !== expected) throw new UsageError(got ? `unknown subcommand "${got}"` : `missing subcommand "${expected}"`);
-  ctx.positionals = ctx.positionals.slice(1);
-}
-
-async function runUsers(ctx: Context): Promise<number> {
-  verb(ctx, 'create');
-  const [username] = positionals(ctx, ['username']);
-  const role = str(ctx.values.role);
-  if (role !== undefined && role !== 'admin' && role !== 'member') throw new UsageError('--role must be admin or member');
-  const { user, token } = await ctx.api().request<{ user: { id: string; username: string; role: string }; token: string }>(
-    'POST', '/users', { username, ...(role ? { role } : {}) },
-  );
-  // The token alone on stdout, so `TOKEN=$(parley users create bob)` works; the rest is for humans.
-  ctx.io.err.write(`Created user ${user.username} (${user.role}, id ${user.id}). Its token is shown only once:\n`);
-  ctx.io.out.write(`${token}\n`);
-  return 0;
-}
-
-const PROVIDER_TYPES = ['openai', 'anthropic', 'openai-compatible'];
-
-async function runProviders(ctx: Context): Promise<number> {
-  verb(ctx, 'add');
-  const [name] = positionals(ctx, ['name']);
-  const type = str(ctx.values.type);
-  if (!type) throw new UsageError('--type is required');
-  if (!PROVIDER_TYPES.includes(type)) throw new UsageError(`--type must be one of ${PROVIDER_TYPES.join(', ')}`);
-  const baseUrl = str(ctx.values['base-url']);
-  let apiKey = str(ctx.values['api-key']);
-  const keyEnv = str(ctx.values['api-key-env']);
-  if (apiKey !== undefined && keyEnv !== undefined) throw new UsageError('pass --api-key or --api-key-env, not both');
-  if (keyEnv !== undefined) {
-    apiKey = ctx.io.env[keyEnv];
-    if (!apiKey) throw new UsageError(`--api-key-env: the environment variable ${keyEnv} is not set or empty`);
-  }
-  if (type === 'openai-compatible' && !baseUrl) throw new UsageError('--base-url is required for openai-compatible providers');
-  const { provider } = await ctx.api().request<{ provider: { id: string; name: string; type: string; hasApiKey: boolean } }>(
-    'POST', '/providers', { name, type, ...(baseUrl ? { baseUrl } : {}), ...(apiKey ? { apiKey } : {}) },
-  );
-  ctx.io.out.write(`Created provider ${provider.name} (${provider.type}${provider.hasApiKey ? ', with API key' : ''}): ${provider.id}\n`);
-  return 0;
-}
-
-async function resolveProvider(api: ApiClient, provider: string): Promise<string> {
-  if (isUuid(provider)) return provider;
-  const { providers } = await api.request<{ providers: Array<{ id: string; name: string }> }>('GET', '/providers');
-  const match = providers.find((p) => p.name === provider);
-  if (!match) throw new UsageError(`no provider named "${provider}"; known: ${providers.map((p) => p.name).join(', ') || 'none'}`);
-  return match.id;
-}
-
-async function runModels(ctx: Context): Promise<number> {
-  verb(ctx, 'add');
-  const [model] = positionals(ctx, ['model']);
-  const provider = str(ctx.values.provider);
-  if (!provider) throw new UsageError('--provider is required');
-  const contextLimit = positiveInt(ctx.values['context-limit'], '--context-limit');
-  if (contextLimit === undefined) throw new UsageError('--context-limit is required');
-  const maxOutputTokens = positiveInt(ctx.values['max-output-tokens'], '--max-output-tokens');
-  const displayName = str(ctx.values['display-name']);
-  const api = ctx.api();
-  const providerId = await resolveProvider(api, provider);
-  const res = await api.request<{ model: { id: string; model: string; providerName: string; isDefault: boolean } }>('POST', '/models', {
-    providerId, model, contextLimit,
-    ...(ctx.values.default ? { isDefault: true } : {}),
-    ...(maxOutputTokens !== undefined ? { maxOutputTokens } : {}),
-    ...(displayName !== undefined ? { displayName } : {}),
-  });
-  const m = res.model;
-  ctx.io.out.write(`Created model ${m.providerName}/${m.model}${m.isDefault ? ' (default)' : ''}: ${m.id}\n`);
-  return 0;
-}
-
 const COMMANDS: Record<string, CommandSpec> = {
   chat: { usage: 'chat "message" [--model M]', options: { model: { type: 'string', short: 'm' } }, run: runChat },
   send: { usage: 'send <chatId> "message"', options: {}, run: runSend },
@@ -427,23 +330,3 @@ const COMMANDS: Record<string, CommandSpec> = {
     run: runModels,
   },
 };
-
-// ---- formatting ----
-
-function truncate(s: string, max: number): string {
-  return s.length <= max ? s : s.slice(0, max - 1) + '…';
-}
-
-/** Local time, minutes precision: `2025-01-31 14:05`. */
-export function formatTime(iso: string): string {
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return iso;
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`;
-}
-
-export function formatTable(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd() + '\n';
-  return line(header) + rows.map(line).join('');
-}

@@ -3,6 +3,7 @@
 // a writable, so it can be tested without a server.
 import type { ErrorInfo, Message, MessagePart, StreamPart } from '../shared/types.ts';
 import type { ChatStreamEvent } from './events.ts';
+import { truncate } from './format.ts';
 
 export interface Output { write(chunk: string): unknown }
 
@@ -215,10 +216,6 @@ function isPrefix(shown: Segment[], stored: Segment[]): boolean {
     if (s.kind === 'tool_call' || s.kind === 'tool_result') return (t as { id: string }).id === s.id;
     return (t as { text: string }).text.startsWith(s.text);
   });
-}
-
-function truncate(s: string, max: number): string {
-  return s.length <= max ? s : s.slice(0, max - 1) + '…';
 }
 
 /** `path: "a.txt", limit: 10`: a call's arguments on one line, cut to a readable length. */
