@@ -3,17 +3,14 @@ import { usageReport, type UsageGroupBy } from '../../db/usage.ts';
 import { getUser } from '../../db/users.ts';
 import type { ApiDeps } from '../deps.ts';
 import { badRequest, forbidden, notFound } from '../errors.ts';
-import { errorResponses } from '../schemas.ts';
+import { errorResponses, Usage } from '../schemas.ts';
 
 const DAY_MS = 86_400_000;
 const DEFAULT_DAYS = 30;
 
+// A message's token counts, summed, and their cost.
 const Sums = {
-  inputTokens: Type.Integer(),
-  outputTokens: Type.Integer(),
-  cacheReadTokens: Type.Integer(),
-  cacheWriteTokens: Type.Integer(),
-  reasoningTokens: Type.Integer(),
+  ...Usage.properties,
   costMicros: Type.Integer({ description: 'Cost in millionths of the pricing currency' }),
 };
 
