@@ -175,7 +175,11 @@ function bubblewrap(settings: SandboxSettings): Sandbox {
   };
 
   const build = async (bindArgs: string[], command: string): Promise<SandboxedCommand> => {
-    fixedArgs ??= argsFor();
+    // Not kept when it failed (bwrap not found): the operator may install it while the worker runs.
+    fixedArgs ??= argsFor().catch((err: unknown) => {
+      fixedArgs = undefined;
+      throw err;
+    });
     return {
       file: 'prlimit',
       // The sandbox's own root (a tmpfs holding the mount points) goes read-only after the last mount.

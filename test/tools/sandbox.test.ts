@@ -203,3 +203,20 @@ describe('the sandbox', () => {
     expect(await createSandbox({ ...defaultSandboxSettings, mode: 'none' }).describe()).toMatch(/NOT sandboxed/);
   });
 });
+
+it('a sandbox that found no bwrap on PATH uses it once it is there (no restart needed)', async () => {
+  const { execFileSync: run } = await import('node:child_process');
+  const real = run('sh', ['-c', 'command -v bwrap'], { encoding: 'utf8' }).trim();
+  const late = createSandbox({ ...defaultSandboxSettings, bwrapPath: undefined });
+  const savedPath = process.env.PATH;
+  process.env.PATH = join(base, 'no-bwrap-here');
+  try {
+    expect(await late.unavailable()).toMatch(/bubblewrap \(bwrap\) is not installed/);
+  } finally {
+    process.env.PATH = savedPath;
+  }
+  expect(process.env.PATH?.split(':')).toContain(real.slice(0, real.lastIndexOf('/')));
+  expect(await late.unavailable()).toBeUndefined();
+  const out = await runTool('execute', { command: 'echo late' }, ctx(ws, late));
+  expect(out.result).toMatchObject({ exit_code: 0, output: 'late\n' });
+});
