@@ -1,10 +1,18 @@
 // The shapes clients see (REST, SSE) and the rest of Parley stores. Paths and names here are the
 // public contract from the API issue: change them only with a migration plan for clients.
 
-export type ChatStatus = 'pending' | 'running' | 'waiting' | 'error';
-export type Role = 'user' | 'assistant' | 'tool' | 'system';
+// Chat statuses, usage, messages, errors and queue entries as the API returns them: their schemas
+// are in ./resources.ts, written once; the types here are derived from them.
+import type {
+  ChatStatus as ChatStatusSchema, ErrorInfo as ErrorInfoSchema, Message as MessageSchema, ProviderType as ProviderTypeSchema,
+  QueuedMessage as QueuedMessageSchema, Usage as UsageSchema,
+} from './resources.ts';
+import type { Static } from '@fastify/type-provider-typebox';
+
+export type ChatStatus = Static<typeof ChatStatusSchema>;
+export type Role = Message['role'];
 export type Visibility = 'user' | 'model' | 'both';
-export type ProviderType = 'openai' | 'anthropic' | 'openai-compatible';
+export type ProviderType = Static<typeof ProviderTypeSchema>;
 
 export interface TextPart { type: 'text'; text: string }
 /** Reasoning ("thinking"). `signature`/`redacted` let Anthropic thinking blocks be replayed verbatim. */
@@ -13,36 +21,16 @@ export interface ToolCallPart { type: 'tool_call'; toolCallId: string; name: str
 export interface ToolResultPart { type: 'tool_result'; toolCallId: string; name: string; result: unknown; isError: boolean }
 export type MessagePart = TextPart | ReasoningPart | ToolCallPart | ToolResultPart;
 
-export interface Usage {
-  inputTokens: number;
-  outputTokens: number;
-  cacheReadTokens: number;
-  cacheWriteTokens: number;
-  reasoningTokens: number;
-}
+export type Usage = Static<typeof UsageSchema>;
 
 export const emptyUsage = (): Usage => ({
   inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0,
 });
 
-export interface Message {
-  id: string;
-  chatId: string;
-  role: Role;
-  parts: MessagePart[];
-  createdAt: string;
-  model?: string;
-  usage?: Usage;
-}
+export type Message = Static<typeof MessageSchema>;
 
-export interface ErrorInfo {
-  message: string;
-  /** Stable machine-readable class, e.g. `auth`, `rate_limit`, `context_length`, `interrupted`. */
-  kind: string;
-  retryable: boolean;
-  provider?: string;
-  statusCode?: number;
-}
+/** `kind`: a stable machine-readable class, e.g. `auth`, `rate_limit`, `context_length`, `interrupted`. */
+export type ErrorInfo = Static<typeof ErrorInfoSchema>;
 
 /** Streaming deltas of a part: text/reasoning carry only the new text; tool_call streams argsDelta, then args. */
 export type StreamPart =
@@ -69,7 +57,7 @@ export type NewChatEvent = { [K in ChatEventType]: { type: K; data: ChatEventDat
 /** A stored event: `id` is strictly increasing per chat. */
 export type ChatEvent = NewChatEvent & { id: number; chatId: string };
 
-export interface QueuedMessage { id: string; chatId: string; content: string; createdAt: string }
+export type QueuedMessage = Static<typeof QueuedMessageSchema>;
 
 /** The user a request authenticated as. */
 export interface AuthUser {
