@@ -3,6 +3,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { freePort } from './ports.ts';
+import { waitForExit } from './processes.ts';
 
 export interface EmbeddedPg {
   /** Connection URL of the `postgres` maintenance database. */
@@ -177,14 +178,12 @@ async function stopLeftover(dataDir: string, onNotice?: (m: string) => void): Pr
   const cmdline = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
   if (!cmdline.includes('postgres') || !cmdline.includes(dataDir)) return;
   onNotice?.(`embedded PostgreSQL: stopping the server (pid ${pid}) an earlier run left behind in ${dataDir}`);
-  const alive = () => { try { process.kill(pid, 0); return true; } catch { return false; } };
   try {
     process.kill(pid, 'SIGINT'); // "fast" shutdown: roll back open transactions, write a checkpoint
   } catch (err) {
     throw new Error(`a PostgreSQL (pid ${pid}) left running by an earlier run holds ${dataDir} and can't be stopped from here (${(err as Error).message}); stop it (kill ${pid}) and start again`, { cause: err });
   }
-  for (let waited = 0; alive() && waited < 30_000; waited += 100) await new Promise((r) => setTimeout(r, 100));
-  if (alive()) throw new Error(`a PostgreSQL (pid ${pid}) left running by an earlier run holds ${dataDir} and did not stop within 30 s; stop it (kill ${pid}) and start again`);
+  if (!(await waitForExit(pid, 30_000))) throw new Error(`a PostgreSQL (pid ${pid}) left running by an earlier run holds ${dataDir} and did not stop within 30 s; stop it (kill ${pid}) and start again`);
 }
 
 /**

@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { freePort, portAnswers } from './ports.ts';
-import { isFileWithAccess } from '../shared/files.ts';
+import { findOnPath, isFileWithAccess } from '../shared/files.ts';
+import { waitForExit } from './processes.ts';
 
 /** Search attributes Parley sets on every chat workflow, so operators can filter turns in the Temporal UI. */
 export const searchAttributes = {
@@ -43,12 +44,9 @@ export function findTemporalCli(explicit = process.env.TEMPORAL_CLI_PATH): strin
     if (!fs.existsSync(explicit)) throw new Error(`TEMPORAL_CLI_PATH=${explicit} does not exist`);
     return explicit;
   }
-  const dirs = (process.env.PATH ?? '').split(path.delimiter).filter(Boolean);
-  for (const dir of dirs) {
-    const candidate = path.join(dir, 'temporal');
-    // pyenv shims resolve only after `pyenv rehash`; skip them and find the real binary below.
-    if (!dir.includes('.pyenv/shims') && isFileWithAccess(candidate, fs.constants.X_OK)) return candidate;
-  }
+  // pyenv shims resolve only after `pyenv rehash`; skip them and find the real binary below.
+  const onPath = findOnPath('temporal', (dir) => dir.includes('.pyenv/shims'));
+  if (onPath) return onPath;
   for (const dir of pythonScriptDirs()) {
     const candidate = path.join(dir, 'temporal');
     if (isFileWithAccess(candidate, fs.constants.X_OK)) return candidate;
@@ -130,11 +128,11 @@ async function stopLeftoverServer(pidFile: string, dbFile: string, onNotice?: (m
   }
   if (!cmdline.includes('start-dev') || !cmdline.split('\0').includes(dbFile)) return;
   onNotice?.(`Temporal dev server: stopping the server (pid ${pid}) an earlier run left behind`);
-  const alive = (): boolean => { try { process.kill(pid, 0); return true; } catch { return false; } };
   process.kill(pid, 'SIGTERM');
-  for (let waited = 0; alive() && waited < 10_000; waited += 100) await new Promise((r) => setTimeout(r, 100));
-  if (alive()) process.kill(pid, 'SIGKILL');
-  for (let waited = 0; alive() && waited < 5_000; waited += 100) await new Promise((r) => setTimeout(r, 100));
+  if (!(await waitForExit(pid, 10_000))) {
+    process.kill(pid, 'SIGKILL');
+    await waitForExit(pid, 5_000);
+  }
 }
 
 /** `start-dev` arguments for Parley's search attributes and devServerDynamicConfig (plus `extra`). */

@@ -8,9 +8,9 @@
 // an unprivileged user outside it; and resource limits. Ending the sandbox's first process ends its
 // PID namespace, so nothing a command starts (setsid, nohup, double forks) outlives the call.
 import { spawn } from 'node:child_process';
-import { constants } from 'node:fs';
-import { access, readdir, stat } from 'node:fs/promises';
-import { delimiter, dirname, isAbsolute, join, parse } from 'node:path';
+import { readdir, stat } from 'node:fs/promises';
+import { dirname, isAbsolute, parse } from 'node:path';
+import { findOnPath } from '../shared/files.ts';
 
 export type SandboxMode = 'bwrap' | 'none';
 
@@ -138,14 +138,11 @@ function bubblewrap(settings: SandboxSettings): Sandbox {
   let probe: Promise<string | undefined> | undefined;
   let fixedArgs: Promise<string[]> | undefined;
 
-  const bwrapPath = async (): Promise<string> => {
-    if (settings.bwrapPath !== undefined) return settings.bwrapPath;
-    for (const dir of (process.env.PATH ?? SYSTEM_PATH).split(delimiter)) {
-      if (!isAbsolute(dir)) continue;
-      const candidate = join(dir, 'bwrap');
-      if (await access(candidate, constants.X_OK).then(() => true, () => false)) return candidate;
-    }
-    throw new SandboxUnavailableError('bubblewrap (bwrap) is not installed on the worker');
+  const bwrapPath = (): string => {
+    // Relative PATH entries are skipped: they would resolve against whatever the worker's cwd is.
+    const found = settings.bwrapPath ?? findOnPath('bwrap', (dir) => !isAbsolute(dir), process.env.PATH ?? SYSTEM_PATH);
+    if (found === undefined) throw new SandboxUnavailableError('bubblewrap (bwrap) is not installed on the worker');
+    return found;
   };
 
   const argsFor = async (): Promise<string[]> => {
@@ -157,7 +154,7 @@ function bubblewrap(settings: SandboxSettings): Sandbox {
       `--fsize=${limits.maxFileMb * 1024 * 1024}`,
       `--cpu=${limits.cpuSeconds}`,
       '--core=0',
-      '--', await bwrapPath(),
+      '--', bwrapPath(),
       '--unshare-all', '--unshare-user', '--disable-userns',
       ...(settings.network === 'host' ? ['--share-net'] : []),
       '--die-with-parent', '--new-session', '--hostname', 'parley-sandbox',
