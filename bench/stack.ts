@@ -16,7 +16,7 @@ import { deploymentId } from '../src/db/reconcile.ts';
 import { startEmbeddedPostgres } from '../src/dev/postgres.ts';
 import { freePort } from '../src/dev/ports.ts';
 import { startTemporalDevServer } from '../src/dev/temporal.ts';
-import { openServices, type Services } from '../src/runtime.ts';
+import { chatWorkflowsOf, openServices, type Services } from '../src/runtime.ts';
 import { createProviderResolver } from '../src/providers/resolver.ts';
 import { createSandbox } from '../src/tools/index.ts';
 import { shippedNodeFlags } from '../src/dev/node-flags.ts';
@@ -176,12 +176,13 @@ export async function startStack(opts: Options, log: (msg: string) => void, parl
     const interrupts = new InterruptRegistry(databaseUrl);
     await interrupts.start();
     stops.push(() => interrupts.stop());
-    const activityDeps: ActivityDeps = {
-      config, pool: services.pool, events: services.events, interrupts, providerFor: createProviderResolver(services.config),
-      deploymentId: await deploymentId(services.pool), sandbox: createSandbox(config.sandbox),
-    };
     const connection = await Connection.connect({ address: temporalServer.address });
     stops.push(() => connection.close());
+    const deployment = await deploymentId(services.pool);
+    const activityDeps: ActivityDeps = {
+      config, pool: services.pool, events: services.events, interrupts, providerFor: createProviderResolver(services.config),
+      deploymentId: deployment, sandbox: createSandbox(config.sandbox), workflows: chatWorkflowsOf(connection, config, deployment),
+    };
     const temporal = new Client({ connection });
     const temporalVersion = (await connection.workflowService.getSystemInfo({})).serverVersion ?? 'unknown';
     const floor = floorProc ? floorRuns(temporal, floorTaskQueue) : null;

@@ -25,7 +25,7 @@ import { createActivities } from '../src/activities/index.ts';
 import { loadConfig, type Config } from '../src/config.ts';
 import { migrate } from '../src/db/migrate.ts';
 import { deploymentId } from '../src/db/reconcile.ts';
-import { openServices } from '../src/runtime.ts';
+import { chatWorkflowsOf, openServices } from '../src/runtime.ts';
 import { createProviderResolver } from '../src/providers/resolver.ts';
 import { createSandbox } from '../src/tools/index.ts';
 import { InterruptRegistry } from '../src/worker/interrupts.ts';
@@ -69,9 +69,11 @@ async function main(): Promise<void> {
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
   const interrupts = new InterruptRegistry(config.databaseUrl);
   await interrupts.start();
+  const deployment = await deploymentId(services.pool);
   const activities = createActivities({
     config, pool: services.pool, events: services.events, interrupts, providerFor: createProviderResolver(services.config),
-    deploymentId: await deploymentId(services.pool), sandbox: createSandbox(config.sandbox),
+    deploymentId: deployment, sandbox: createSandbox(config.sandbox),
+    workflows: chatWorkflowsOf(connection, config, deployment),
   });
   const int = (k: string) => {
     if (!variant.has(k)) return null;

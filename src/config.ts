@@ -63,6 +63,8 @@ export interface Config {
   maxTokensPerUser: number;
   /** Event streams (chat streams and watches) one user may hold open on one API process. */
   maxStreamsPerUser: number;
+  /** Sub-agents (src/chats/agents.ts): how deep they may nest, how many of one parent run at once, the longest wait_agent. */
+  subagents: { maxDepth: number; maxRunning: number; maxWaitSeconds: number };
   logLevel: string;
 }
 
@@ -193,6 +195,12 @@ export function loadConfig(env: Env = process.env): Config {
     rateLimitPerMinute: int('PARLEY_RATE_LIMIT_PER_MINUTE', 600, 0, 1_000_000),
     maxTokensPerUser: int('PARLEY_MAX_TOKENS_PER_USER', 50, 1, 100_000),
     maxStreamsPerUser: int('PARLEY_MAX_STREAMS_PER_USER', 100, 1, 1_000_000),
+    subagents: {
+      // 0 offers no sub-agent tools at all; 1: a top-level chat may spawn, its children may not.
+      maxDepth: int('PARLEY_SUBAGENT_MAX_DEPTH', 1, 0, 5),
+      maxRunning: int('PARLEY_SUBAGENT_MAX_RUNNING', 5, 1, 100),
+      maxWaitSeconds: int('PARLEY_SUBAGENT_MAX_WAIT_SECONDS', 3_600, 1, 7 * 24 * 3_600),
+    },
     logLevel: str('LOG_LEVEL')?.toLowerCase() ?? 'info',
   };
   if (!LOG_LEVELS.includes(config.logLevel)) {

@@ -6,6 +6,9 @@ import { createCompactionActivity } from './compaction.ts';
 import { createTitleActivity } from './title.ts';
 import type { Sandbox } from '../tools/index.ts';
 import { createToolActivity } from './tools.ts';
+import { createAgentActivities } from './agents.ts';
+import { interruptSubAgents } from '../chats/agents.ts';
+import type { ChatWorkflows } from '../temporal/chat-workflows.ts';
 import { WRONG_DEPLOYMENT, type AdvanceChatInput, type ChatActivities, type ChatLocalActivities, type Deployed } from '../workflows/contract.ts';
 
 export type ActivityDeps = LlmDeps & {
@@ -13,6 +16,8 @@ export type ActivityDeps = LlmDeps & {
   deploymentId: string;
   /** Where `execute` runs commands. */
   sandbox: Sandbox;
+  /** The sub-agent tools message, interrupt and wake other chats' workflows. */
+  workflows: ChatWorkflows;
 };
 
 /** All activities of the chat workflow, bound to this worker's PostgreSQL, event log and providers. */
@@ -40,6 +45,7 @@ export function createActivities(deps: ActivityDeps): ChatActivities & ChatLocal
     refuseOtherDeployments(input);
     return fn(input);
   };
+  const agents = createAgentActivities(deps);
   return {
     advanceChat: async (input: AdvanceChatInput) => {
       refuseOtherDeployments(input);
@@ -51,9 +57,14 @@ export function createActivities(deps: ActivityDeps): ChatActivities & ChatLocal
       return next.turn === null && !next.compact && next.status !== 'deleted' ? { ...next, idleMs: deps.config.runIdleMs } : next;
     },
     llmStep: guarded(createLlmActivity(deps)),
-    runToolCall: guarded(createToolActivity(deps)),
+    runToolCall: guarded(createToolActivity({ ...deps, agents })),
     compactContext: guarded(createCompactionActivity(deps)),
     generateTitle: guarded(createTitleActivity(deps)),
-    broadcastInterrupt: ({ chatId, turn }) => notifyInterrupt(deps.pool, chatId, turn),
+    // An interrupt of a chat reaches its busy sub-agents too (and theirs, through their own workflows).
+    broadcastInterrupt: async ({ chatId, turn }) => {
+      await Promise.all([notifyInterrupt(deps.pool, chatId, turn), interruptSubAgents(deps, chatId)]);
+    },
+    beginAgentWait: guarded(agents.beginAgentWait),
+    endAgentWait: guarded(agents.endAgentWait),
   };
 }

@@ -15,7 +15,9 @@ import type { InterruptRegistry } from '../worker/interrupts.ts';
 import type { LlmStepResult, StepRef, StepToolCall } from '../workflows/contract.ts';
 import { DatabaseFailure, inDatabase } from '../db/errors.ts';
 import { announceRetry, toApplicationFailure, workerShutdownFailure } from './failures.ts';
-import { buildPrompt } from './prompt.ts';
+import { buildPrompt, SUBAGENT_SYSTEM_PROMPT, SYSTEM_PROMPT } from './prompt.ts';
+import { agentPlace } from '../db/agents.ts';
+import { agentToolSpecs } from '../tools/agents.ts';
 
 export interface LlmDeps {
   config: Config;
@@ -144,12 +146,13 @@ export function createLlmActivity(deps: LlmDeps) {
 
     // Loaded together: one round trip of latency before the provider call instead of two. The model and
     // transcript are wasted only in the rare case below.
-    let done, model, transcript;
+    let done, model, transcript, place;
     try {
-      [done, model, transcript] = await inDatabase('load this chat', () => Promise.all([
+      [done, model, transcript, place] = await inDatabase('load this chat', () => Promise.all([
         findCompletedStep(deps.pool, ref.chatId, ref.turn, ref.step),
         loadChatModel(deps.pool, ref.chatId),
         loadPromptMessages(deps.pool, ref.chatId),
+        agentPlace(deps.pool, ref.chatId),
       ]));
     } catch (err) {
       throw await asFailure(err, deps, ref.chatId, 'the database');
@@ -181,7 +184,10 @@ export function createLlmActivity(deps: LlmDeps) {
       return kept.result;
     }
     const { provider, name: providerName } = deps.providerFor(model.provider);
-    const messages = buildPrompt(transcript);
+    // A sub-agent gets its own system prompt; the sub-agent tools are offered above the deepest level only.
+    const depth = place?.depth ?? 0;
+    const messages = buildPrompt(transcript, depth > 0 ? SUBAGENT_SYSTEM_PROMPT : SYSTEM_PROMPT);
+    const tools = depth < deps.config.subagents.maxDepth ? [...toolSpecs, ...agentToolSpecs] : toolSpecs;
 
     const interrupt = deps.interrupts.register(ref.chatId, ref.turn);
     const signal = AbortSignal.any([ctx.cancellationSignal, interrupt.signal]);
@@ -193,7 +199,7 @@ export function createLlmActivity(deps: LlmDeps) {
     try {
       try {
         for await (const ev of provider.stream({
-          model: model.model, messages, tools: toolSpecs, signal, options: model.options,
+          model: model.model, messages, tools, signal, options: model.options,
           ...(model.maxOutputTokens ? { maxOutputTokens: model.maxOutputTokens } : {}),
         })) {
           acc.add(ev);

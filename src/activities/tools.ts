@@ -5,8 +5,11 @@ import { loadToolCall, saveToolResult } from '../db/turns.ts';
 import type { EventLog } from '../events/event-log.ts';
 import { ensureWorkspace, runTool, type Sandbox } from '../tools/index.ts';
 import type { InterruptRegistry } from '../worker/interrupts.ts';
+import { isAgentTool } from '../tools/agents.ts';
+import { agentPlace } from '../db/agents.ts';
 import { workerShutdownFailure } from './failures.ts';
-import type { ToolCallRef, ToolCallResult } from '../workflows/contract.ts';
+import type { createAgentActivities } from './agents.ts';
+import { SPAWN_AGENT_TOOL, type ToolCallRef, type ToolCallResult } from '../workflows/contract.ts';
 
 export interface ToolDeps {
   config: Config;
@@ -14,6 +17,7 @@ export interface ToolDeps {
   events: EventLog;
   interrupts: InterruptRegistry;
   sandbox: Sandbox;
+  agents: Pick<ReturnType<typeof createAgentActivities>, 'runAgentTool' | 'spawnedBy'>;
 }
 
 const HEARTBEAT_MS = 1_000;
@@ -21,10 +25,17 @@ const HEARTBEAT_MS = 1_000;
 export function createToolActivity(deps: ToolDeps) {
   return async function runToolCall(ref: ToolCallRef): Promise<ToolCallResult> {
     const ctx = Context.current();
-    const { call, recorded } = await loadToolCall(deps.pool, ref.chatId, ref.turn, ref.step, ref.toolCallId);
+    // Read together: one round trip. A sub-agent works in its parent's workspace.
+    const [{ call, recorded }, place] = await Promise.all([
+      loadToolCall(deps.pool, ref.chatId, ref.turn, ref.step, ref.toolCallId),
+      agentPlace(deps.pool, ref.chatId),
+    ]);
     // Recorded by an earlier attempt whose completion was lost: never run the tool twice.
-    if (recorded) return { isError: recorded.isError, interrupted: false, replayed: true };
-
+    if (recorded) {
+      // A spawn whose completion was lost: the workflow must still (again) start the child's run.
+      const spawned = call?.name === SPAWN_AGENT_TOOL && !recorded.isError ? await deps.agents.spawnedBy(ref) : null;
+      return { isError: recorded.isError, interrupted: false, replayed: true, ...(spawned ? { spawned } : {}) };
+    }
     const name = call?.name ?? 'unknown';
     const save = (result: unknown, isError: boolean) => saveToolResult(deps.pool, deps.events, {
       chatId: ref.chatId, turn: ref.turn, step: ref.step, index: ref.index, attempt: ctx.info.attempt,
@@ -35,13 +46,15 @@ export function createToolActivity(deps: ToolDeps) {
       return { isError: true, interrupted: false, replayed: false };
     }
 
+    if (isAgentTool(call.name)) return deps.agents.runAgentTool(ref, { ...call, name: call.name });
+
     const interrupt = deps.interrupts.register(ref.chatId, ref.turn);
     const signal = AbortSignal.any([ctx.cancellationSignal, interrupt.signal]);
     // Heartbeats keep a long tool alive in Temporal's eyes and carry cancellation back to us. A local
     // activity has no heartbeat: its cancellation comes with the workflow task.
     const beat = ctx.info.isLocal ? undefined : setInterval(() => ctx.heartbeat(), HEARTBEAT_MS);
     try {
-      const workspaceDir = await ensureWorkspace(deps.config.workspacesDir, ref.chatId, deps.sandbox.owner);
+      const workspaceDir = await ensureWorkspace(deps.config.workspacesDir, place?.workspaceChatId ?? ref.chatId, deps.sandbox.owner);
       const outcome = await runTool(call.name, call.args, {
         workspaceDir, signal, limits: deps.config.toolLimits, sandbox: deps.sandbox,
       });

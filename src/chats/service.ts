@@ -12,6 +12,7 @@ import {
   beginPendingTurn, callOffPendingTurn, chatModelName, defaultTitle, deleteChatRow, insertChat, lockChat,
   markCompactionRequested, requireChat,
 } from '../db/chats.ts';
+import { subAgentTree } from '../db/agents.ts';
 import type { IdempotencyClaim } from '../db/idempotency.ts';
 import { storableText } from '../db/json.ts';
 import { checkContent, insertUserMessage } from '../db/messages.ts';
@@ -183,9 +184,16 @@ export async function requestCompaction(deps: ChatDeps, owner: { id: string }, c
     deps.workflows.wake({ id: chatId, ownerId: owner.id, model: modelName }));
 }
 
-/** Cancels the chat's workflow, then deletes the chat (the workflow's cleanup tolerates a missing chat). */
+/**
+ * Cancels the chat's workflow, then deletes the chat (the workflow's cleanup tolerates a missing
+ * chat). Its sub-agents go first, the deepest first, the same way: a sub-agent never outlives its parent.
+ */
 export async function deleteChat(deps: Pick<ChatDeps, 'pool' | 'workflows'>, ownerId: string, chatId: string): Promise<void> {
   await requireChat(deps.pool, ownerId, chatId);
+  for (const agent of await subAgentTree(deps.pool, chatId)) {
+    await temporalCall('could not stop a sub-agent\'s workflow', () => deps.workflows.cancel(agent.id));
+    await deleteChatRow(deps.pool, ownerId, agent.id);
+  }
   await temporalCall('could not stop the chat workflow', () => deps.workflows.cancel(chatId));
   if (!(await deleteChatRow(deps.pool, ownerId, chatId))) throw notFound('chat');
 }

@@ -21,7 +21,8 @@ export function defaultTitle(content: string): string {
   return (space > 0 ? cut.slice(0, space) : text.slice(0, TITLE_MAX)).trimEnd();
 }
 
-const CHAT_SELECT = `SELECT c.id, c.title, c.status, c.model_id, c.parent_chat_id, c.last_error, c.archived,
+// A chat's usage includes its sub-agents' (and theirs): what the work it asked for cost.
+const CHAT_SELECT = `SELECT c.id, c.title, c.status, c.model_id, c.parent_chat_id, c.agent_depth, c.last_error, c.archived,
     c.created_at, c.updated_at, c.created_at::text AS created_key,
     u.input_tokens, u.output_tokens, u.cost_micros
   FROM chats c
@@ -30,7 +31,10 @@ const CHAT_SELECT = `SELECT c.id, c.title, c.status, c.model_id, c.parent_chat_i
     SELECT coalesce(sum((m.usage->>'inputTokens')::float8), 0) AS input_tokens,
            coalesce(sum((m.usage->>'outputTokens')::float8), 0) AS output_tokens,
            coalesce(sum(m.cost_micros::float8), 0) AS cost_micros
-    FROM messages m WHERE m.chat_id = c.id
+    FROM messages m WHERE m.chat_id IN (
+      WITH RECURSIVE tree(id) AS (
+        SELECT c.id UNION ALL SELECT k.id FROM chats k JOIN tree t ON k.parent_chat_id = t.id WHERE k.agent_depth > 0
+      ) SELECT id FROM tree)
   ) u`;
 
 export async function getChat(db: Queryable, ownerId: string, chatId: string): Promise<Chat | null> {
@@ -57,9 +61,13 @@ function decodeCursor(cursor: string): [string, string] {
   throw badRequest('cursor is invalid: pass the nextCursor of a previous page');
 }
 
-/** The user's chats, newest first. */
+/**
+ * The user's chats, newest first: top-level chats (and forks), or with `parentId` the chats made
+ * from that one (its sub-agents and forks), or with `all` every chat including sub-agents.
+ */
 export async function listChats(
-  db: Queryable, ownerId: string, opts: { archived: boolean; limit: number; cursor?: string | undefined },
+  db: Queryable, ownerId: string,
+  opts: { archived: boolean; limit: number; cursor?: string | undefined; parentId?: string | undefined; all?: boolean | undefined },
 ): Promise<{ chats: Chat[]; nextCursor: string | null }> {
   const limit = Math.min(Math.max(opts.limit, 1), MAX_CHAT_PAGE);
   const [afterKey, afterId] = opts.cursor ? decodeCursor(opts.cursor) : [null, null];
@@ -67,8 +75,9 @@ export async function listChats(
     `${CHAT_SELECT}
      WHERE c.owner_id = $1 AND c.archived = $2
        AND ($3::timestamptz IS NULL OR (c.created_at, c.id) < ($3::timestamptz, $4::uuid))
+       AND ($6::uuid IS NULL OR c.parent_chat_id = $6) AND ($6::uuid IS NOT NULL OR $7 OR c.agent_depth = 0)
      ORDER BY c.created_at DESC, c.id DESC LIMIT $5`,
-    [ownerId, opts.archived, afterKey, afterId, limit + 1],
+    [ownerId, opts.archived, afterKey, afterId, limit + 1, opts.parentId ?? null, opts.all ?? false],
   );
   const page = rows.slice(0, limit) as Array<ChatRow & { created_key: string }>;
   const last = page.at(-1);

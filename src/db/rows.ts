@@ -42,7 +42,7 @@ export interface QueuedRow { id: string; chat_id: string; content: string; creat
 export const toQueued = (r: QueuedRow): QueuedMessage => ({ id: r.id, chatId: r.chat_id, content: r.content, createdAt: iso(r.created_at) });
 
 export interface ChatRow {
-  id: string; title: string; status: ChatStatus; model_id: string | null; parent_chat_id: string | null;
+  id: string; title: string; status: ChatStatus; model_id: string | null; parent_chat_id: string | null; agent_depth: number;
   last_error: ErrorInfo | null; archived: boolean; created_at: Date; updated_at: Date;
   input_tokens: number; output_tokens: number; cost_micros: number;
 }
@@ -53,6 +53,7 @@ export function toChat(r: ChatRow): Chat {
     status: r.status,
     modelId: r.model_id,
     parentChatId: r.parent_chat_id,
+    agentDepth: r.agent_depth,
     lastError: r.last_error,
     archived: r.archived,
     createdAt: iso(r.created_at),

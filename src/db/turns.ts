@@ -1,13 +1,13 @@
 // The workflow's side of the transcript: beginning and settling turns, loading prompts, storing
 // assistant messages and tool results. Every write is idempotent per (turn, step, idx) so a
 // retried activity never leaves two copies of anything.
-import { createHash } from 'node:crypto';
 import type { AdvanceChatInput, AdvanceChatResult, TurnSettings } from '../workflows/contract.ts';
 import type { EventLog } from '../events/event-log.ts';
 import type { PromptMessage } from '../providers/index.ts';
 import type {
   ChatStatus, ErrorInfo, Message, MessagePart, NewChatEvent, ToolCallPart, Usage,
 } from '../shared/types.ts';
+import { uuidFromKey } from '../shared/ids.ts';
 import { withTransaction, type Pool, type PoolClient } from './pool.ts';
 import { toJsonb } from './json.ts';
 import { listQueue } from './queue.ts';
@@ -17,9 +17,7 @@ export const INTERRUPTED_RESULT = 'Interrupted before it produced a result.';
 
 /** Stable id of a turn's step message, so every attempt of a step streams under the same id. */
 export function stepMessageId(chatId: string, turn: number, step: number, idx: number): string {
-  const h = createHash('sha256').update(`${chatId}/${turn}/${step}/${idx}`).digest('hex');
-  // Shaped as a UUIDv8 (custom) so it fits the uuid column.
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+  return uuidFromKey(`${chatId}/${turn}/${step}/${idx}`);
 }
 
 /**
@@ -63,7 +61,8 @@ export async function advanceChat(
 ): Promise<AdvanceChatResult> {
   return withTransaction(pool, async (tx) => {
     const { rows } = await tx.query(
-      `SELECT c.status, c.turn, c.active_run_id, c.title_auto, c.compact_requested, m.context_limit, m.compaction_threshold_percent
+      `SELECT c.status, c.turn, c.active_run_id, c.title_auto, c.compact_requested, m.context_limit, m.compaction_threshold_percent,
+         c.parent_chat_id, c.agent_depth
        FROM chats c LEFT JOIN models m ON m.id = COALESCE(c.model_id, (SELECT id FROM models WHERE is_default LIMIT 1))
        WHERE c.id = $1 FOR UPDATE OF c`,
       [input.chatId],
@@ -71,6 +70,7 @@ export async function advanceChat(
     const chat = rows[0] as {
       status: ChatStatus; turn: number; active_run_id: string | null; title_auto: boolean; compact_requested: boolean;
       context_limit: number | null; compaction_threshold_percent: number | null;
+      parent_chat_id: string | null; agent_depth: number;
     } | undefined;
     const settings: TurnSettings = {
       ...base,
@@ -99,13 +99,17 @@ export async function advanceChat(
     let lastError: ErrorInfo | null | undefined; // undefined: unchanged
 
     const { finished } = input;
+    // The turn this call settles, if any (what a sub-agent's parent waits for).
+    let settled: number | undefined;
     if (finished && finished.turn === turn && status === 'running') {
+      settled = turn;
       for (const m of await closeDanglingToolCalls(tx, input.chatId, turn)) out.push({ type: 'message', data: m });
       if (finished.error) out.push({ type: 'error', data: finished.error });
       status = finished.outcome === 'failed' ? 'error' : 'waiting';
       lastError = finished.outcome === 'failed' ? finished.error ?? null : null;
     } else if (!finished && status === 'running') {
       // Another run left this turn unsettled (terminated, or its history lost): close it honestly.
+      settled = turn;
       for (const m of await closeDanglingToolCalls(tx, input.chatId, turn)) out.push({ type: 'message', data: m });
       lastError = {
         kind: 'turn_lost', retryable: false,
@@ -158,6 +162,9 @@ export async function advanceChat(
         ...(lastError !== undefined ? [lastError ? JSON.stringify(lastError) : null] : [])],
     );
     if (out.length) await events.append(input.chatId, out, tx);
+    // A sub-agent tells its parent when a turn settled, or when it is idle (a pending turn called
+    // off never ran, yet a parent may be waiting for it).
+    const told = settled ?? (began === null ? turn : undefined);
     return {
       turn: began === 'turn' ? turn : null,
       status,
@@ -165,6 +172,7 @@ export async function advanceChat(
       settings,
       generateTitle,
       compact: began === 'compact' ? await compactAt(turn) : null,
+      ...(chat.agent_depth > 0 && chat.parent_chat_id && told !== undefined ? { notifyParent: { parentChatId: chat.parent_chat_id, turn: told } } : {}),
     };
   });
 }
@@ -232,23 +240,25 @@ export async function loadToolCall(pool: Pool, chatId: string, turn: number, ste
   return { call, recorded: resultPart?.type === 'tool_result' ? { isError: resultPart.isError } : null };
 }
 
+export type ToolResultRecord = { chatId: string; turn: number; step: number; index: number; part: Extract<MessagePart, { type: 'tool_result' }>; attempt: number };
+
 /** Records a tool result once per tool-call id; a second attempt keeps the first result. */
-export async function saveToolResult(
-  pool: Pool, events: EventLog,
-  r: { chatId: string; turn: number; step: number; index: number; part: Extract<MessagePart, { type: 'tool_result' }>; attempt: number },
-): Promise<void> {
-  await withTransaction(pool, async (tx) => {
-    const id = stepMessageId(r.chatId, r.turn, r.step, r.index + 1);
-    const { rows } = await tx.query(
-      `INSERT INTO messages (id, chat_id, turn, step, idx, role, parts, tool_call_id)
-       VALUES ($1, $2, $3, $4, $5, 'tool', $6, $7) ON CONFLICT DO NOTHING RETURNING ${MESSAGE_COLUMNS}`,
-      [id, r.chatId, r.turn, r.step, r.index + 1, toJsonb([r.part]), r.part.toolCallId],
-    );
-    if (!rows[0]) return;
-    await events.append(r.chatId, [
-      { type: 'message_part', data: { messageId: id, attempt: r.attempt, part: r.part } },
-      { type: 'message', data: toMessage(rows[0]) },
-    ], tx);
-    await events.pruneParts(r.chatId, id, tx);
-  });
+export async function saveToolResult(pool: Pool, events: EventLog, r: ToolResultRecord): Promise<void> {
+  await withTransaction(pool, (tx) => insertToolResult(tx, events, r));
+}
+
+/** saveToolResult inside the caller's transaction (a result stored with what the tool did). */
+export async function insertToolResult(tx: PoolClient, events: EventLog, r: ToolResultRecord): Promise<void> {
+  const id = stepMessageId(r.chatId, r.turn, r.step, r.index + 1);
+  const { rows } = await tx.query(
+    `INSERT INTO messages (id, chat_id, turn, step, idx, role, parts, tool_call_id)
+     VALUES ($1, $2, $3, $4, $5, 'tool', $6, $7) ON CONFLICT DO NOTHING RETURNING ${MESSAGE_COLUMNS}`,
+    [id, r.chatId, r.turn, r.step, r.index + 1, toJsonb([r.part]), r.part.toolCallId],
+  );
+  if (!rows[0]) return;
+  await events.append(r.chatId, [
+    { type: 'message_part', data: { messageId: id, attempt: r.attempt, part: r.part } },
+    { type: 'message', data: toMessage(rows[0]) },
+  ], tx);
+  await events.pruneParts(r.chatId, id, tx);
 }

@@ -77,12 +77,14 @@ export const Chat = Type.Object({
   title: Type.String(),
   status: ChatStatus,
   modelId: Nullable(Type.String({ format: 'uuid' })),
-  parentChatId: Nullable(Type.String({ format: 'uuid' })),
+  parentChatId: Nullable(Type.String({ format: 'uuid', description: 'The chat this one was forked from, or the parent agent of a sub-agent' })),
+  agentDepth: Type.Integer({ description: '0: a chat of its own (forks too); 1: a sub-agent spawned by its parent chat; 2: by a sub-agent, ...' }),
   lastError: Nullable(ErrorInfo),
   archived: Type.Boolean(),
   createdAt: DateTime,
   updatedAt: DateTime,
   usage: Type.Object({
+    // Includes the chat's sub-agents.
     inputTokens: Type.Integer(),
     outputTokens: Type.Integer(),
     costMicros: Type.Integer({ description: 'Cost in millionths of the pricing currency' }),

@@ -79,17 +79,19 @@ export async function startWorker(
   if (moved !== undefined) log(moved);
   const sandbox = createSandbox(config.sandbox);
   log(await sandbox.describe());
+  // The reconciler's and the sub-agent tools' way to wake, interrupt and cancel chats.
+  const workflows = chatWorkflowsOf(connection, config, deployment);
   const worker = await createParleyWorker({
     connection,
     namespace: config.temporalNamespace,
     taskQueue: config.taskQueue,
     maxActivities: config.workerMaxActivities,
-    deps: { config, pool: services.pool, events: services.events, interrupts, providerFor: createProviderResolver(services.config), deploymentId: deployment, sandbox },
+    deps: { config, pool: services.pool, events: services.events, interrupts, providerFor: createProviderResolver(services.config), deploymentId: deployment, sandbox, workflows },
     shutdownGraceMs: config.shutdownGraceMs,
     ...(config.workflowBundlePath ? { workflowBundle: { codePath: config.workflowBundlePath } } : {}),
     ...opts,
   });
-  const reconciler = startReconciler(services, chatWorkflowsOf(connection, config, deployment));
+  const reconciler = startReconciler(services, workflows);
   const sweeper = startWorkspaceSweep({
     pool: services.pool, root: config.workspacesDir, deployment, intervalMs: config.workspaceSweepMs,
     log: (line) => { if (config.logLevel !== 'silent') console.error(line); },

@@ -4,21 +4,28 @@ import {
   ApplicationFailure,
   CancellationScope,
   CancelledFailure,
+  ChildWorkflowCancellationType,
+  ParentClosePolicy,
   allHandlersFinished,
   condition,
   continueAsNew,
+  getExternalWorkflowHandle,
   isCancellation,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
+  startChild,
   workflowInfo,
 } from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { ErrorInfo } from '../shared/types.ts';
 import { MAX_COMPACTIONS_PER_TURN, isContextLengthFailure, shouldCompact } from './compaction.ts';
 import {
-  interruptSignal, RETRY, stateQuery, SUMMARY_MAX_ATTEMPTS, wakeSignal, WRONG_DEPLOYMENT,
+  agentSettledSignal, CHAT_WORKFLOW_TYPE, chatWorkflowId, interruptSignal, RETRY, SPAWN_AGENT_TOOL, stateQuery, SUMMARY_MAX_ATTEMPTS, WAIT_AGENT_TOOL,
+  wakeSignal, WRONG_DEPLOYMENT,
   type AdvanceChatInput, type AdvanceChatResult, type ChatActivities, type ChatLocalActivities, type ChatWorkflowInput,
-  type ChatWorkflowState, type LlmStepResult, type TurnOutcome, type TurnSettings,
+  type ChatWorkflowState, type LlmStepResult, type SpawnedAgent, type StepToolCall, type ToolCallRef, type ToolCallResult,
+  type TurnOutcome, type TurnSettings,
 } from './contract.ts';
 
 /**
@@ -30,7 +37,7 @@ class DeploymentMismatch extends Error {
 }
 
 // Defined in the contract, re-exported for the worker's workflow bundle and the tests.
-export { interruptSignal, stateQuery, wakeSignal };
+export { agentSettledSignal, interruptSignal, stateQuery, wakeSignal };
 
 // One retry layer: Temporal's (RETRY in the contract).
 const retry = RETRY;
@@ -52,6 +59,12 @@ const { generateTitle } = proxyActivities<ChatActivities>({
 const { broadcastInterrupt } = proxyLocalActivities<ChatLocalActivities>({
   startToCloseTimeout: '5s',
   retry: { ...retry, maximumAttempts: 3 },
+});
+
+// wait_agent's two short PostgreSQL reads and writes around its durable wait.
+const { beginAgentWait, endAgentWait } = proxyLocalActivities<ChatLocalActivities>({
+  startToCloseTimeout: '30s',
+  retry,
 });
 
 function compactionActivities(settings: TurnSettings) {
@@ -98,11 +111,16 @@ export async function chatWorkflow(input: ChatWorkflowInput): Promise<void> {
   let wakeSeq = 0;
   let turnScope: CancellationScope | undefined;
   let broadcasts: Promise<unknown>[] = [];
-  // Work that must finish before the run ends (titles), but never holds up a turn.
+  // Work that must finish before the run ends (titles, signals to a parent), but never holds up a turn.
   const background: Promise<unknown>[] = [];
+  // Sub-agents' latest settled turns, as their agentSettled signals said (see waitAgent).
+  const settledAgents = new Map<string, number>();
 
   setHandler(stateQuery, () => ({ ...state }));
   setHandler(wakeSignal, () => { wakeSeq++; });
+  setHandler(agentSettledSignal, ({ chatId, turn }) => {
+    if (turn > (settledAgents.get(chatId) ?? 0)) settledAgents.set(chatId, turn);
+  });
   setHandler(interruptSignal, (request) => {
     if (!turnScope || turnScope.consideredCancelled) return;
     // A signal for a turn that already ended must not stop the next one.
@@ -134,7 +152,18 @@ export async function chatWorkflow(input: ChatWorkflowInput): Promise<void> {
       throw err;
     }
   };
-  const advanceChat = (args: AdvanceChatInput): Promise<AdvanceChatResult> => local(() => advanceChatActivity(deployed(args)));
+  const advanceChat = async (args: AdvanceChatInput): Promise<AdvanceChatResult> => {
+    const r = await local(() => advanceChatActivity(deployed(args)));
+    // A sub-agent tells its parent each time a turn settles; a parent whose run is closed (not
+    // waiting) has nothing to hear, so a failed signal is fine. Sent in the background: it must go
+    // out before this run ends, but never delays the next turn.
+    if (r.notifyParent) {
+      background.push(getExternalWorkflowHandle(chatWorkflowId(r.notifyParent.parentChatId))
+        .signal(agentSettledSignal, { chatId: input.chatId, turn: r.notifyParent.turn })
+        .catch(() => undefined));
+    }
+    return r;
+  };
 
   const apply = (r: AdvanceChatResult) => {
     state.queueLength = r.queueLength;
@@ -213,6 +242,43 @@ export async function chatWorkflow(input: ChatWorkflowInput): Promise<void> {
     return wakeSeq !== seen;
   }
 
+  /**
+   * The first run of a sub-agent spawn_agent created: a child workflow of this run, so the Temporal UI
+   * shows the tree. ABANDON both ways: the child outlives this turn and this run, and interrupting
+   * this turn does not cancel the child (the interrupt reaches it as an interrupt, see
+   * broadcastInterrupt). A child the reconciler started first is already running, which is fine.
+   */
+  async function startAgent(agent: SpawnedAgent): Promise<void> {
+    try {
+      await startChild(CHAT_WORKFLOW_TYPE, {
+        workflowId: chatWorkflowId(agent.chatId),
+        args: [{ chatId: agent.chatId, ...(input.deployment !== undefined ? { deployment: input.deployment } : {}) }],
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        cancellationType: ChildWorkflowCancellationType.ABANDON,
+        searchAttributes: {
+          ParleyChatId: [agent.chatId],
+          ParleyUserId: [agent.ownerId],
+          ...(agent.model ? { ParleyModel: [agent.model] } : {}),
+        },
+      });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+  }
+
+  /**
+   * wait_agent: a durable wait for the sub-agent's agentSettled signal, bounded by the call's
+   * timeout. No activity holds a slot and nothing polls while it waits; an interrupt of this turn
+   * cancels the wait like any step.
+   */
+  async function waitAgent(ref: ToolCallRef): Promise<ToolCallResult> {
+    const begun = await local(() => beginAgentWait(ref));
+    if (begun.result) return begun.result;
+    const { wait } = begun;
+    const settled = await condition(() => (settledAgents.get(wait.childChatId) ?? 0) >= wait.turn, wait.timeoutMs);
+    return local(() => endAgentWait({ ...ref, wait, timedOut: !settled }));
+  }
+
   async function runManualCompaction(turn: number, afterStep: number, settings: TurnSettings): Promise<{ outcome: TurnOutcome; error?: ErrorInfo }> {
     state.turn = turn;
     state.status = 'running';
@@ -237,6 +303,12 @@ export async function chatWorkflow(input: ChatWorkflowInput): Promise<void> {
     state.status = 'running';
     const acts = stepActivities(settings);
     const localTools = localToolActivities(settings);
+    const runToolCall = async (call: StepToolCall, ref: ToolCallRef): Promise<ToolCallResult> => {
+      if (call.name === WAIT_AGENT_TOOL) return waitAgent(ref);
+      const r = await (call.local ? local(() => localTools.runToolCall(ref)) : acts.runToolCall(ref));
+      if (call.name === SPAWN_AGENT_TOOL && r.spawned) await startAgent(r.spawned);
+      return r;
+    };
     const scope = new CancellationScope();
     turnScope = scope;
     try {
@@ -273,10 +345,7 @@ export async function chatWorkflow(input: ChatWorkflowInput): Promise<void> {
           if (result.interrupted) return { outcome: 'interrupted' };
           if (result.toolCalls.length > 0) {
             // Independent calls run in parallel; results are stored by call index, so order is kept.
-            const results = await Promise.all(result.toolCalls.map((call, index) =>
-              call.local
-                ? local(() => localTools.runToolCall({ ...ref, index, toolCallId: call.toolCallId }))
-                : acts.runToolCall({ ...ref, index, toolCallId: call.toolCallId })));
+            const results = await Promise.all(result.toolCalls.map((call, index) => runToolCall(call, { ...ref, index, toolCallId: call.toolCallId })));
             if (results.some((r) => r.interrupted)) return { outcome: 'interrupted' };
           }
           const final = result.toolCalls.length === 0;

@@ -49,6 +49,30 @@ export const interruptSignal = defineSignal<[InterruptInput?]>('interrupt');
 export const wakeSignal = defineSignal('wake');
 export const stateQuery = defineQuery<ChatWorkflowState>('state');
 
+/**
+ * Sent by a sub-agent's workflow to its parent's (`chat-<parentChatId>`, whichever run is open) each
+ * time the sub-agent settles a turn or finds itself idle: a parent in `wait_agent` learns it here,
+ * never by polling PostgreSQL. Parents not waiting just note it.
+ */
+export interface AgentSettledInput {
+  chatId: string;
+  /** The sub-agent's turn that settled (or its current turn, when it went idle without one). */
+  turn: number;
+}
+export const agentSettledSignal = defineSignal<[AgentSettledInput]>('agentSettled');
+
+// ---- Tools the workflow takes part in ----
+
+/**
+ * Tool names the workflow itself acts on (every other tool is opaque to it). `spawn_agent` runs as a
+ * tool activity that creates the child chat; the workflow then starts the child's first run as a child
+ * workflow. `wait_agent` is a durable wait in the workflow between two short local activities.
+ * These names never occur in histories recorded before sub-agents existed, so no `patched()` marker
+ * guards them: an old history cannot take the new paths on replay.
+ */
+export const SPAWN_AGENT_TOOL = 'spawn_agent';
+export const WAIT_AGENT_TOOL = 'wait_agent';
+
 // ---- Retries: Temporal's, the one retry layer ----
 
 /**
@@ -110,6 +134,11 @@ export interface AdvanceChatResult {
    * PARLEY_RUN_IDLE_MS). Absent in histories recorded before it existed: complete at once.
    */
   idleMs?: number;
+  /**
+   * Set when the chat is a sub-agent that just settled a turn or is idle: the workflow tells its
+   * parent (agentSettledSignal). Absent in histories recorded before sub-agents existed.
+   */
+  notifyParent?: { parentChatId: string; turn: number };
 }
 
 export interface StepRef extends Deployed { chatId: string; turn: number; step: number }
@@ -139,6 +168,32 @@ export interface ToolCallResult {
   interrupted: boolean;
   /** True when the result was already recorded by an earlier attempt and the tool did not run again. */
   replayed: boolean;
+  /** spawn_agent created this child chat: the workflow starts its first run as a child workflow. */
+  spawned?: SpawnedAgent;
+}
+
+export interface SpawnedAgent {
+  chatId: string;
+  /** For the child run's search attributes, as the API's wake sets them. */
+  ownerId: string;
+  model: string | null;
+}
+
+/** The durable part of `wait_agent`: what to wait for, once the call's arguments were checked. */
+export interface AgentWait {
+  childChatId: string;
+  /** Wait until the child signals that this turn (or a later one) settled. */
+  turn: number;
+  timeoutMs: number;
+}
+
+/** `result`: the call is answered already (bad arguments, or the child is idle); else wait, then endAgentWait. */
+export type BeginAgentWaitResult = { result: ToolCallResult; wait?: undefined } | { wait: AgentWait; result?: undefined };
+
+export interface EndAgentWaitInput extends ToolCallRef {
+  wait: AgentWait;
+  /** The timeout passed before the child's turn settled. */
+  timedOut: boolean;
 }
 
 export interface BroadcastInterruptInput { chatId: string; turn: number }
@@ -172,4 +227,8 @@ export interface ChatActivities {
 export interface ChatLocalActivities {
   advanceChat(input: AdvanceChatInput): Promise<AdvanceChatResult>;
   broadcastInterrupt(input: BroadcastInterruptInput): Promise<void>;
+  /** wait_agent, before the wait: checks the call, answers at once when the child is idle. */
+  beginAgentWait(input: ToolCallRef): Promise<BeginAgentWaitResult>;
+  /** wait_agent, after the wait: records the child's status and report (or the timeout) as the result. */
+  endAgentWait(input: EndAgentWaitInput): Promise<ToolCallResult>;
 }

@@ -29,10 +29,12 @@ export const chatRoutes: FastifyPluginAsyncTypebox<{ deps: ApiDeps }> = async (a
 
   app.get('/chats', {
     schema: {
-      summary: 'Your chats, newest first',
+      summary: 'Your chats, newest first: top-level chats and forks (not sub-agents) unless parentId or all is given',
       tags,
       querystring: Type.Object({
         archived: Type.Optional(Type.Boolean({ default: false })),
+        parentId: Type.Optional(Type.String({ format: 'uuid', description: 'Only the chats made from this one: its sub-agents and forks' })),
+        all: Type.Optional(Type.Boolean({ default: false, description: 'Every chat, sub-agents included' })),
         limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_CHAT_PAGE, default: 50 })),
         cursor: Type.Optional(Type.String({ description: 'nextCursor of the previous page' })),
       }),
@@ -42,6 +44,8 @@ export const chatRoutes: FastifyPluginAsyncTypebox<{ deps: ApiDeps }> = async (a
     archived: request.query.archived ?? false,
     limit: request.query.limit ?? 50,
     cursor: request.query.cursor,
+    parentId: request.query.parentId,
+    all: request.query.all ?? false,
   }));
 
   app.get('/chats/:id', {
