@@ -5,27 +5,14 @@ import { editRoutes } from '../../src/api/routes/edit.ts';
 import type { AuthUser } from '../../src/api/auth-user.ts';
 import { asHttpError } from '../../src/api/errors.ts';
 import { stepMessageId } from '../../src/db/turns.ts';
-import { createTestApi, type Json, type TestApi } from '../support/api.ts';
+import type { Json } from '../support/api.ts';
+import { api, member as alice, modelId, other as bob, useChatsApi } from '../support/chats-api.ts';
 import { reply, text, waitFor } from '../support/fake-providers.ts';
 import { startStack, type Stack } from '../support/stack.ts';
 
-let api: TestApi;
-let modelId: string;
-let alice: { token: string; user: { id: string } };
-let bob: { token: string; user: { id: string } };
-
-beforeAll(async () => {
-  api = await createTestApi();
-  ({ modelId } = await api.setupModel());
-  alice = await api.createMember('alice');
-  bob = await api.createMember('bob');
-});
-afterAll(async () => { await api?.close(); });
-beforeEach(() => {
-  api.workflows.calls.length = 0;
-  api.workflows.failWith = null;
-  api.workflows.running = true;
-});
+useChatsApi();
+// Interrupt and cancel answer "a workflow was running" unless a test says otherwise.
+beforeEach(() => { api.workflows.running = true; });
 
 const sql = (q: string, params: unknown[] = []) => api.db.pool.query(q, params);
 const usage = (i: number, o: number) => ({ inputTokens: i, outputTokens: o, cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 });
