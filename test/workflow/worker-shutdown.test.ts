@@ -1,10 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { reply, text, toolCall } from '../support/fake-providers.ts';
 import { recordHistory } from '../support/histories.ts';
 import { startStack, type Stack } from '../support/stack.ts';
+import { startWorkerProcess } from '../support/worker-process.ts';
 
 let stack: Stack;
 let child: ChildProcess | undefined;
@@ -14,32 +15,9 @@ afterAll(async () => {
   await stack?.close();
 });
 
-/** A real `parley worker` process, as a deployment runs it. */
-async function startChildWorker(): Promise<{ proc: ChildProcess; output: () => string }> {
-  const c = stack.config;
-  const proc = spawn(process.execPath, ['src/cli.ts', 'worker'], {
-    env: {
-      ...process.env,
-      DATABASE_URL: c.databaseUrl, TEMPORAL_ADDRESS: c.temporalAddress, PARLEY_TASK_QUEUE: c.taskQueue,
-      PARLEY_SECRET_KEY: c.secretKey, PARLEY_WORKSPACES_DIR: c.workspacesDir, PARLEY_SHUTDOWN_GRACE_MS: '0',
-      LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  proc.stdout!.on('data', (b) => { out += b; });
-  proc.stderr!.on('data', (b) => { out += b; });
-  const deadline = Date.now() + 60_000;
-  while (!out.includes('polling task queue')) {
-    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`worker did not start:\n${out}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { proc, output: () => out };
-}
-
 test('SIGTERM of a worker during a tool: the step fails over to a second worker, no chat is stuck', async () => {
   const { modelId } = await stack.setupModel('openai');
-  const first = await startChildWorker();
+  const first = await startWorkerProcess(stack);
   child = first.proc;
   stack.fake.enqueue('openai', reply(toolCall('execute', { command: 'echo run >> runs.txt; sleep 5; echo finished' })));
   stack.fake.enqueue('openai', reply(text('the command finished')));
