@@ -65,6 +65,8 @@ export interface Config {
   maxStreamsPerUser: number;
   /** Sub-agents (src/chats/agents.ts): how deep they may nest, how many of one parent run at once, the longest wait_agent. */
   subagents: { maxDepth: number; maxRunning: number; maxWaitSeconds: number };
+  /** How long a turn paused in requires_action waits for a person before its calls get "no answer in time". */
+  actionTimeoutMs: number;
   logLevel: string;
 }
 
@@ -201,6 +203,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxRunning: int('PARLEY_SUBAGENT_MAX_RUNNING', 5, 1, 100),
       maxWaitSeconds: int('PARLEY_SUBAGENT_MAX_WAIT_SECONDS', 3_600, 1, 7 * 24 * 3_600),
     },
+    actionTimeoutMs: int('PARLEY_ACTION_TIMEOUT_MS', 24 * 3_600_000, 100, 365 * 24 * 3_600_000),
     logLevel: str('LOG_LEVEL')?.toLowerCase() ?? 'info',
   };
   if (!LOG_LEVELS.includes(config.logLevel)) {

@@ -27,7 +27,8 @@ export const IdempotencyHeaders = Type.Object({
 });
 
 export {
-  Chat, ChatStatus, ErrorInfo, MAX_PRICE_PER_MTOK, Message, Model, Pricing, Provider, ProviderType, QueuedMessage, Role, Usage, User,
+  Chat, ChatStatus, ErrorInfo, MAX_PRICE_PER_MTOK, Message, Model, PendingAction, Pricing, Provider, ProviderType, QueuedMessage, Role,
+  ToolPolicy, Usage, User,
 } from '../shared/resources.ts';
 
 /** Message content as clients send it (emptiness is checked by the handler, to say so clearly). */

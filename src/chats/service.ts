@@ -22,6 +22,7 @@ import { enqueue } from '../db/queue.ts';
 import { isUuid, type Chat } from '../db/rows.ts';
 import type { EventLog } from '../events/event-log.ts';
 import { conflict, DomainError, notFound, type ErrorDetails } from '../shared/errors.ts';
+import type { ToolPolicy } from '../shared/resources.ts';
 import type { Message, QueuedMessage } from '../shared/types.ts';
 import type { ChatWorkflows } from '../temporal/chat-workflows.ts';
 import { notifyInterrupt } from '../events/channels.ts';
@@ -54,7 +55,7 @@ export async function temporalCall<T>(what: string, fn: () => Promise<T>, detail
 /** Creates a chat with its first user message; its first turn starts right away. */
 export async function createChat(
   deps: ChatDeps, owner: { id: string },
-  input: { content: string; modelId?: string | undefined; title?: string | undefined },
+  input: { content: string; modelId?: string | undefined; title?: string | undefined; toolPolicy?: ToolPolicy | null | undefined },
   idempotency?: IdempotencyClaim,
 ): Promise<{ chat: Chat; message: Message }> {
   const content = checkContent(input.content);
@@ -65,7 +66,9 @@ export async function createChat(
     const title = storableText(input.title?.trim() || defaultTitle(content));
     const model = await resolveModel(tx, input.modelId, deps.config);
     // No title given: the workflow generates one after the first message.
-    await insertChat(tx, { id: chatId, ownerId: owner.id, title, modelId: model.id, titleAuto: !input.title?.trim() });
+    await insertChat(tx, {
+      id: chatId, ownerId: owner.id, title, modelId: model.id, titleAuto: !input.title?.trim(), toolPolicy: input.toolPolicy ?? null,
+    });
     const message = await insertUserMessage(tx, chatId, 1, content);
     await deps.events.append(chatId, [{ type: 'status', data: { status: 'pending' } }, { type: 'message', data: message }], tx);
     const result = { chat: await requireChat(tx, owner.id, chatId), message };

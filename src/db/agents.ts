@@ -45,14 +45,18 @@ export async function lockSpawningParent(tx: PoolClient, chatId: string): Promis
   };
 }
 
-/** A new sub-agent chat, its first turn pending (its first message is stored by the caller). */
+/**
+ * A new sub-agent chat, its first turn pending (its first message is stored by the caller). It
+ * inherits its parent's tool policy; a parent without one follows its model's, and so does the
+ * child, which has the same model.
+ */
 export async function insertSubAgent(
   tx: PoolClient,
   chat: { id: string; ownerId: string; title: string; titleAuto: boolean; modelId: string | null; parentChatId: string; depth: number; workspaceChatId: string },
 ): Promise<void> {
   await tx.query(
-    `INSERT INTO chats (id, owner_id, title, status, model_id, turn, title_auto, parent_chat_id, agent_depth, workspace_chat_id)
-     VALUES ($1, $2, $3, 'pending', $4, 1, $5, $6, $7, $8)`,
+    `INSERT INTO chats (id, owner_id, title, status, model_id, turn, title_auto, parent_chat_id, agent_depth, workspace_chat_id, tool_policy)
+     VALUES ($1, $2, $3, 'pending', $4, 1, $5, $6, $7, $8, (SELECT tool_policy FROM chats WHERE id = $6))`,
     [chat.id, chat.ownerId, chat.title, chat.modelId, chat.titleAuto, chat.parentChatId, chat.depth, chat.workspaceChatId],
   );
 }

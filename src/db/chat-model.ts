@@ -1,3 +1,4 @@
+import type { ToolPolicy } from '../shared/resources.ts';
 import type { ProviderType, Usage } from '../shared/types.ts';
 import type { Pool } from './pool.ts';
 import type { ProviderAccount } from './providers.ts';
@@ -19,16 +20,18 @@ export interface ChatModel {
   /** Optional cheaper models (ids of other configured models) for summaries and titles. */
   summaryModelId: string | null;
   titleModelId: string | null;
+  /** The tool policy that applies: the chat's when it has one, else the model's (null: every tool runs). */
+  toolPolicy: ToolPolicy | null;
 }
 
-const SELECT = `SELECT m.id, m.model, m.context_limit, m.max_output_tokens, m.options, m.pricing,
+const SELECT = `SELECT m.id, m.model, m.context_limit, m.max_output_tokens, m.options, m.pricing, m.tool_policy AS model_tool_policy,
     p.name AS provider_name, p.type AS provider_type, p.base_url AS provider_base_url, p.api_key_enc AS provider_api_key_enc,
     p.source AS provider_source
   FROM models m JOIN providers p ON p.id = m.provider_id`;
 
 interface ModelRow {
   id: string; model: string; context_limit: number; max_output_tokens: number | null;
-  options: Record<string, unknown> | null; pricing: Pricing | null;
+  options: Record<string, unknown> | null; pricing: Pricing | null; model_tool_policy: ToolPolicy | null; chat_tool_policy?: ToolPolicy | null;
   provider_name: string; provider_type: ProviderType; provider_base_url: string | null; provider_api_key_enc: string | null;
   provider_source: ProviderSource;
 }
@@ -44,13 +47,15 @@ function toChatModel(r: ModelRow): ChatModel {
     maxOutputTokens: r.max_output_tokens, options, pricing: r.pricing,
     summaryModelId: typeof summaryModelId === 'string' ? summaryModelId : null,
     titleModelId: typeof titleModelId === 'string' ? titleModelId : null,
+    toolPolicy: r.chat_tool_policy ?? r.model_tool_policy,
   };
 }
 
 /** The chat's model, or the default model when the chat has none (or its model was deleted). */
 export async function loadChatModel(pool: Pool, chatId: string): Promise<ChatModel | null> {
   const { rows } = await pool.query(
-    `${SELECT} JOIN chats c ON m.id = COALESCE(c.model_id, (SELECT id FROM models WHERE is_default LIMIT 1)) WHERE c.id = $1`,
+    `${SELECT.replace('FROM models m', ', c.tool_policy AS chat_tool_policy FROM models m')}
+     JOIN chats c ON m.id = COALESCE(c.model_id, (SELECT id FROM models WHERE is_default LIMIT 1)) WHERE c.id = $1`,
     [chatId],
   );
   return rows[0] ? toChatModel(rows[0]) : null;

@@ -3,6 +3,7 @@
 import type { EventLog } from '../events/event-log.ts';
 import { badRequest, notFound } from '../shared/errors.ts';
 import type { ChatStatus, ErrorInfo, QueuedMessage } from '../shared/types.ts';
+import type { ToolPolicy } from '../shared/resources.ts';
 import { storableText } from './json.ts';
 import { withTransaction, type Pool, type PoolClient } from './pool.ts';
 import { listQueue } from './queue.ts';
@@ -22,7 +23,10 @@ export function defaultTitle(content: string): string {
 }
 
 // A chat's usage includes its sub-agents' (and theirs): what the work it asked for cost.
-const CHAT_SELECT = `SELECT c.id, c.title, c.status, c.model_id, c.parent_chat_id, c.agent_depth, c.last_error, c.archived,
+// A running turn paused for a person shows as requires_action (see migrations/1764000000005_actions.sql).
+const CHAT_SELECT = `SELECT c.id, c.title,
+    CASE WHEN c.status = 'running' AND c.awaiting_action THEN 'requires_action' ELSE c.status END AS status,
+    c.model_id, c.parent_chat_id, c.agent_depth, c.last_error, c.tool_policy, c.archived,
     c.created_at, c.updated_at, c.created_at::text AS created_key,
     u.input_tokens, u.output_tokens, u.cost_micros
   FROM chats c
@@ -88,7 +92,8 @@ export async function listChats(
 }
 
 export async function updateChat(
-  pool: Pool, events: EventLog, ownerId: string, chatId: string, patch: { title?: string; archived?: boolean },
+  pool: Pool, events: EventLog, ownerId: string, chatId: string,
+  patch: { title?: string | undefined; archived?: boolean | undefined; toolPolicy?: ToolPolicy | null | undefined },
 ): Promise<Chat> {
   return withTransaction(pool, async (tx) => {
     const { rows } = isUuid(chatId)
@@ -98,8 +103,9 @@ export async function updateChat(
     const title = patch.title === undefined ? undefined : storableText(patch.title.trim());
     if (patch.title !== undefined && !title) throw badRequest('title must not be empty');
     await tx.query(
-      `UPDATE chats SET title = coalesce($2, title), archived = coalesce($3, archived), updated_at = now() WHERE id = $1`,
-      [chatId, title ?? null, patch.archived ?? null],
+      `UPDATE chats SET title = coalesce($2, title), archived = coalesce($3, archived),
+         tool_policy = CASE WHEN $4 THEN $5::jsonb ELSE tool_policy END, updated_at = now() WHERE id = $1`,
+      [chatId, title ?? null, patch.archived ?? null, patch.toolPolicy !== undefined, patch.toolPolicy ? JSON.stringify(patch.toolPolicy) : null],
     );
     // Clients watching the chat show its title: tell them when it changes.
     if (title !== undefined && title !== rows[0].title) await events.append(chatId, [{ type: 'title', data: { title } }], tx);
@@ -134,11 +140,11 @@ export async function getChatWithQueue(db: Queryable, ownerId: string, chatId: s
 
 /** A new chat, its first turn pending. `titleAuto`: no title was given, the workflow generates one. */
 export async function insertChat(
-  tx: PoolClient, chat: { id: string; ownerId: string; title: string; modelId: string; titleAuto: boolean },
+  tx: PoolClient, chat: { id: string; ownerId: string; title: string; modelId: string; titleAuto: boolean; toolPolicy: ToolPolicy | null },
 ): Promise<void> {
   await tx.query(
-    `INSERT INTO chats (id, owner_id, title, status, model_id, turn, title_auto) VALUES ($1, $2, $3, 'pending', $4, 1, $5)`,
-    [chat.id, chat.ownerId, chat.title, chat.modelId, chat.titleAuto],
+    `INSERT INTO chats (id, owner_id, title, status, model_id, turn, title_auto, tool_policy) VALUES ($1, $2, $3, 'pending', $4, 1, $5, $6)`,
+    [chat.id, chat.ownerId, chat.title, chat.modelId, chat.titleAuto, chat.toolPolicy ? JSON.stringify(chat.toolPolicy) : null],
   );
 }
 

@@ -5,9 +5,10 @@ import { badRequest, DomainError, notFound } from '../shared/errors.ts';
 import { withTransaction, type Pool, type PoolClient } from './pool.ts';
 import type { EnvKeys } from './providers.ts';
 import { isUuid, pgCode, toModel, type Model, type Pricing, type Queryable } from './rows.ts';
+import type { ToolPolicy } from '../shared/resources.ts';
 
 const SELECT = `SELECT m.id, m.provider_id, p.name AS provider_name, m.model, m.display_name, m.context_limit,
-  m.compaction_threshold_percent, m.max_output_tokens, m.is_default, m.pricing, m.options, m.created_at, m.updated_at
+  m.compaction_threshold_percent, m.max_output_tokens, m.is_default, m.pricing, m.options, m.tool_policy, m.created_at, m.updated_at
   FROM models m JOIN providers p ON p.id = m.provider_id`;
 
 export const NO_DEFAULT_MODEL = 'no default model configured: create one with POST /api/v1/models';
@@ -22,6 +23,7 @@ export interface NewModel {
   isDefault?: boolean;
   pricing?: Pricing | null;
   options?: Record<string, unknown>;
+  toolPolicy?: ToolPolicy | null;
 }
 export type ModelPatch = Partial<NewModel>;
 
@@ -58,12 +60,13 @@ export async function createModel(pool: Pool, input: NewModel): Promise<Model> {
       if (input.isDefault) await clearDefault(tx, id);
       await tx.query(
         `INSERT INTO models (id, provider_id, model, display_name, context_limit, compaction_threshold_percent,
-           max_output_tokens, is_default, pricing, options)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+           max_output_tokens, is_default, pricing, options, tool_policy)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
         [
           id, input.providerId, input.model, input.displayName ?? null, input.contextLimit,
           input.compactionThresholdPercent ?? 70, input.maxOutputTokens ?? null, input.isDefault ?? false,
           input.pricing ? JSON.stringify(input.pricing) : null, JSON.stringify(input.options ?? {}),
+          input.toolPolicy ? JSON.stringify(input.toolPolicy) : null,
         ],
       );
       return toModel((await tx.query(`${SELECT} WHERE m.id = $1`, [id])).rows[0]);
@@ -92,6 +95,7 @@ export async function updateModel(pool: Pool, id: string, patch: ModelPatch): Pr
         ['is_default', patch.isDefault],
         ['pricing', patch.pricing === undefined ? undefined : patch.pricing === null ? null : JSON.stringify(patch.pricing)],
         ['options', patch.options === undefined ? undefined : JSON.stringify(patch.options)],
+        ['tool_policy', patch.toolPolicy === undefined ? undefined : patch.toolPolicy === null ? null : JSON.stringify(patch.toolPolicy)],
       ];
       const set = fields.filter(([, v]) => v !== undefined);
       const values = set.map(([, v]) => v);

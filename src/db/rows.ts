@@ -6,7 +6,7 @@ import type { Pool, PoolClient } from './pool.ts';
 export type Queryable = Pool | PoolClient;
 
 // The resources as the API returns them: one shape each, the schemas in src/shared/resources.ts.
-import type { Chat, Model, Pricing, Provider, User } from '../shared/resources.ts';
+import type { Chat, Model, Pricing, Provider, ToolPolicy, User } from '../shared/resources.ts';
 export type { Chat, ChatUsage, Model, Pricing, Provider, User } from '../shared/resources.ts';
 export type UserRole = User['role'];
 export type ProviderSource = Provider['source'];
@@ -43,7 +43,7 @@ export const toQueued = (r: QueuedRow): QueuedMessage => ({ id: r.id, chatId: r.
 
 export interface ChatRow {
   id: string; title: string; status: ChatStatus; model_id: string | null; parent_chat_id: string | null; agent_depth: number;
-  last_error: ErrorInfo | null; archived: boolean; created_at: Date; updated_at: Date;
+  last_error: ErrorInfo | null; tool_policy: ToolPolicy | null; archived: boolean; created_at: Date; updated_at: Date;
   input_tokens: number; output_tokens: number; cost_micros: number;
 }
 export function toChat(r: ChatRow): Chat {
@@ -55,6 +55,7 @@ export function toChat(r: ChatRow): Chat {
     parentChatId: r.parent_chat_id,
     agentDepth: r.agent_depth,
     lastError: r.last_error,
+    toolPolicy: r.tool_policy,
     archived: r.archived,
     createdAt: iso(r.created_at),
     updatedAt: iso(r.updated_at),
@@ -65,7 +66,7 @@ export function toChat(r: ChatRow): Chat {
 export interface ModelRow {
   id: string; provider_id: string; provider_name: string; model: string; display_name: string | null;
   context_limit: number; compaction_threshold_percent: number; max_output_tokens: number | null; is_default: boolean;
-  pricing: Pricing | null; options: Record<string, unknown> | null; created_at: Date; updated_at: Date;
+  pricing: Pricing | null; options: Record<string, unknown> | null; tool_policy: ToolPolicy | null; created_at: Date; updated_at: Date;
 }
 export function toModel(r: ModelRow): Model {
   return {
@@ -80,6 +81,7 @@ export function toModel(r: ModelRow): Model {
     isDefault: r.is_default,
     pricing: r.pricing,
     options: r.options ?? {},
+    toolPolicy: r.tool_policy,
     createdAt: iso(r.created_at),
     updatedAt: iso(r.updated_at),
   };

@@ -23,7 +23,7 @@ export interface ChatChange { change: ChatChangeKind; chat: ChatSummary }
 export type ChatChangeNotice = { changes: ChatChange[] } | { resync: true };
 
 const KINDS = new Set<string>(['created', 'title', 'archived', 'status', 'deleted']);
-const STATUSES = new Set<string>(['pending', 'running', 'waiting', 'error']);
+const STATUSES = new Set<string>(['pending', 'running', 'requires_action', 'waiting', 'error']);
 
 const iso = (v: unknown): string | null => {
   if (typeof v !== 'string') return null;

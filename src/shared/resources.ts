@@ -46,6 +46,15 @@ export const Pricing = Type.Object({
   cacheWritePerMTok: Type.Optional(Price),
 }, { additionalProperties: false, description: `Prices in currency units per million tokens (0 to ${MAX_PRICE_PER_MTOK})` });
 
+/**
+ * Which tool calls wait for a person's approval: `default` for every tool, `tools` per tool name.
+ * Set on a model and on a chat; a chat's policy, when set, replaces its model's. Unset: all `auto`.
+ */
+export const ToolPolicy = Type.Object({
+  default: Type.Optional(Type.Enum(['auto', 'ask'])),
+  tools: Type.Optional(Type.Record(Type.String({ minLength: 1, maxLength: 100 }), Type.Enum(['auto', 'ask']))),
+}, { additionalProperties: false, description: '`ask`: the turn pauses in requires_action until the call is approved or denied' });
+
 export const Model = Type.Object({
   id: Type.String({ format: 'uuid' }),
   providerId: Type.String({ format: 'uuid' }),
@@ -58,11 +67,13 @@ export const Model = Type.Object({
   isDefault: Type.Boolean(),
   pricing: Nullable(Pricing),
   options: AnyObject,
+  toolPolicy: Nullable(ToolPolicy),
   createdAt: DateTime,
   updatedAt: DateTime,
 });
 
-export const ChatStatus = Type.Enum(['pending', 'running', 'waiting', 'error']);
+/** `requires_action`: a running turn paused until a person answers its pending actions. */
+export const ChatStatus = Type.Enum(['pending', 'running', 'requires_action', 'waiting', 'error']);
 
 export const ErrorInfo = Type.Object({
   message: Type.String(),
@@ -80,6 +91,7 @@ export const Chat = Type.Object({
   parentChatId: Nullable(Type.String({ format: 'uuid', description: 'The chat this one was forked from, or the parent agent of a sub-agent' })),
   agentDepth: Type.Integer({ description: '0: a chat of its own (forks too); 1: a sub-agent spawned by its parent chat; 2: by a sub-agent, ...' }),
   lastError: Nullable(ErrorInfo),
+  toolPolicy: Nullable(ToolPolicy),
   archived: Type.Boolean(),
   createdAt: DateTime,
   updatedAt: DateTime,
@@ -123,9 +135,22 @@ export const QueuedMessage = Type.Object({
   createdAt: DateTime,
 });
 
+/** A tool call of a paused turn that waits for a person (POST /chats/:id/tool-calls/:toolCallId). */
+export const PendingAction = Type.Object({
+  toolCallId: Type.String(),
+  kind: Type.Enum(['approval', 'question'], { description: '`approval`: approve or deny the call; `question`: ask_user_question, answer it' }),
+  tool: Type.String(),
+  args: Type.Unknown({ description: 'The call\'s arguments; for a question {question, options?}' }),
+  turn: Type.Integer(),
+  step: Type.Integer(),
+  createdAt: DateTime,
+});
+
 export type User = Static<typeof User>;
 export type Provider = Static<typeof Provider>;
 export type Pricing = Static<typeof Pricing>;
 export type Model = Static<typeof Model>;
 export type Chat = Static<typeof Chat>;
+export type ToolPolicy = Static<typeof ToolPolicy>;
+export type PendingAction = Static<typeof PendingAction>;
 export type ChatUsage = Chat['usage'];

@@ -47,10 +47,12 @@ export interface ChatEventDataMap {
   error: ErrorInfo;
   queue_update: { queue: QueuedMessage[] };
   title: { title: string };
+  /** A step paused for a person: these calls wait for an approval or an answer (status requires_action). */
+  action_required: { turn: number; step: number; actions: Array<{ toolCallId: string; kind: 'approval' | 'question'; tool: string; args: unknown }> };
 }
 export type ChatEventType = keyof ChatEventDataMap;
 export const chatEventTypes: readonly ChatEventType[] = [
-  'status', 'message_part', 'message', 'retry', 'error', 'queue_update', 'title',
+  'status', 'message_part', 'message', 'retry', 'error', 'queue_update', 'title', 'action_required',
 ];
 
 export type NewChatEvent = { [K in ChatEventType]: { type: K; data: ChatEventDataMap[K] } }[ChatEventType];

@@ -3,7 +3,8 @@
 import { ToolError } from './errors.ts';
 
 export interface FieldDef {
-  type: 'string' | 'integer' | 'boolean';
+  /** `strings`: an array of strings. */
+  type: 'string' | 'integer' | 'boolean' | 'strings';
   description: string;
   required?: boolean;
   /** Integers only. */
@@ -13,7 +14,7 @@ export interface FieldDef {
 export type FieldDefs = Record<string, FieldDef>;
 
 type ValueOf<F extends FieldDef> =
-  F['type'] extends 'string' ? string : F['type'] extends 'boolean' ? boolean : number;
+  F['type'] extends 'string' ? string : F['type'] extends 'boolean' ? boolean : F['type'] extends 'strings' ? string[] : number;
 
 /** The typed arguments object a field declaration describes. */
 export type ArgsOf<P extends FieldDefs> =
@@ -24,7 +25,7 @@ export function toJsonSchema(fields: FieldDefs): Record<string, unknown> {
   const properties: Record<string, unknown> = {};
   for (const [name, f] of Object.entries(fields)) {
     properties[name] = {
-      type: f.type,
+      ...(f.type === 'strings' ? { type: 'array', items: { type: 'string' } } : { type: f.type }),
       description: f.description,
       ...(f.minimum !== undefined ? { minimum: f.minimum } : {}),
     };
@@ -71,6 +72,9 @@ function checkValue(toolName: string, name: string, f: FieldDef, value: unknown)
     case 'boolean':
       if (typeof value !== 'boolean') throw wrong();
       return value;
+    case 'strings':
+      if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) throw wrong();
+      return value;
     case 'integer':
       if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw wrong();
       if (f.minimum !== undefined && value < f.minimum) {
@@ -81,7 +85,7 @@ function checkValue(toolName: string, name: string, f: FieldDef, value: unknown)
 }
 
 function article(type: string): string {
-  return type === 'integer' ? 'an integer' : `a ${type}`;
+  return type === 'integer' ? 'an integer' : type === 'strings' ? 'an array of strings' : `a ${type}`;
 }
 
 function describe(value: unknown): string {

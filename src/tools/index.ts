@@ -1,6 +1,8 @@
 // The tool registry: what the model is offered and the single entry point that runs a call.
 import { realpath } from 'node:fs/promises';
 import type { ToolSpec } from '../providers/index.ts';
+import { askUserQuestionTool } from './actions.ts';
+import { agentToolSpecs } from './agents.ts';
 import { abortError, describeFsError, isAbortError, ToolError } from './errors.ts';
 import { editFileTool } from './edit-file.ts';
 import { executeTool } from './execute.ts';
@@ -17,10 +19,13 @@ export { createSandbox, defaultSandboxSettings } from './sandbox.ts';
 export type { Sandbox, SandboxSettings } from './sandbox.ts';
 export type { ToolContext, ToolLimits, ToolOutcome } from './context.ts';
 
-const tools: Tool[] = [readFileTool, writeFileTool, editFileTool, listFilesTool, executeTool];
+const tools: Tool[] = [readFileTool, writeFileTool, editFileTool, listFilesTool, executeTool, askUserQuestionTool];
 const byName = new Map(tools.map((t) => [t.spec.name, t]));
 
 export const toolSpecs: ToolSpec[] = tools.map((t) => t.spec);
+
+/** Every tool a chat can be offered, sub-agent tools included: the names a tool policy may use. */
+export const allToolNames: readonly string[] = [...toolSpecs, ...agentToolSpecs].map((s) => s.name);
 
 /** Whether the workflow may run this call as a local activity (an unknown name fails fast, so yes). */
 export const isLocalTool = (name: string): boolean => byName.get(name)?.local ?? true;

@@ -8,8 +8,8 @@ import { base, ctx, errorOf, okText, useToolWorkspaces, ws } from '../support/to
 useToolWorkspaces();
 
 describe('runTool', () => {
-  it('offers the five tools with object schemas', () => {
-    expect(toolSpecs.map((t) => t.name).sort()).toEqual(['edit_file', 'execute', 'list_files', 'read_file', 'write_file']);
+  it('offers the five workspace tools and ask_user_question with object schemas', () => {
+    expect(toolSpecs.map((t) => t.name).sort()).toEqual(['ask_user_question', 'edit_file', 'execute', 'list_files', 'read_file', 'write_file']);
     for (const spec of toolSpecs) {
       expect(spec.description.length).toBeGreaterThan(20);
       expect(spec.parameters).toMatchObject({ type: 'object', additionalProperties: false });

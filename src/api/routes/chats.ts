@@ -2,8 +2,11 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import { createChat, deleteChat, interruptChat, requestCompaction } from '../../chats/service.ts';
 import { getChatWithQueue, listChats, MAX_CHAT_PAGE, updateChat } from '../../db/chats.ts';
 import type { ApiDeps } from '../deps.ts';
+import { allToolNames } from '../../tools/index.ts';
+import { checkToolPolicy } from '../../tools/actions.ts';
+import { pendingActions } from '../../db/actions.ts';
 import { idempotencyClaim } from '../../chats/idempotency.ts';
-import { Chat, Content, errorResponses, IdempotencyHeaders, IdParams, Message, QueuedMessage } from '../schemas.ts';
+import { Chat, Content, errorResponses, IdempotencyHeaders, IdParams, Message, PendingAction, QueuedMessage, ToolPolicy } from '../schemas.ts';
 
 export const chatRoutes: FastifyPluginAsyncTypebox<{ deps: ApiDeps }> = async (app, { deps }) => {
   const tags = ['chats'];
@@ -18,10 +21,12 @@ export const chatRoutes: FastifyPluginAsyncTypebox<{ deps: ApiDeps }> = async (a
         content: Content,
         modelId: Type.Optional(Type.String({ description: 'Default: the default model' })),
         title: Type.Optional(Type.String({ maxLength: 200, description: 'Default: the first words of the message' })),
+        toolPolicy: Type.Optional(Type.Union([ToolPolicy, Type.Null()], { description: 'Default: the model\'s' })),
       }),
       response: { 201: Type.Object({ chat: Chat, message: Message }), ...errorResponses },
     },
   }, async (request, reply) => {
+    checkToolPolicy(request.body.toolPolicy, allToolNames);
     const claim = idempotencyClaim(request.user.id, request.headers['idempotency-key'], { method: 'POST', route: '/chats', body: request.body });
     const result = await createChat(deps, request.user, request.body, claim);
     return reply.code(201).send(result);
@@ -50,23 +55,33 @@ export const chatRoutes: FastifyPluginAsyncTypebox<{ deps: ApiDeps }> = async (a
 
   app.get('/chats/:id', {
     schema: {
-      summary: 'A chat and its queued messages',
+      summary: 'A chat, its queued messages and the actions its paused turn waits for',
       tags,
       params: IdParams,
-      response: { 200: Type.Object({ chat: Chat, queue: Type.Array(QueuedMessage) }), ...errorResponses },
+      response: { 200: Type.Object({ chat: Chat, queue: Type.Array(QueuedMessage), pendingActions: Type.Array(PendingAction) }), ...errorResponses },
     },
-  }, async (request) => getChatWithQueue(deps.pool, request.user.id, request.params.id));
+  }, async (request) => {
+    const { chat, queue } = await getChatWithQueue(deps.pool, request.user.id, request.params.id);
+    return { chat, queue, pendingActions: await pendingActions(deps.pool, chat.id) };
+  });
 
   app.patch('/chats/:id', {
     config: { chatText: true },
     schema: {
-      summary: 'Rename or (un)archive a chat',
+      summary: 'Rename or (un)archive a chat, or set its tool policy (null: its model\'s)',
       tags,
       params: IdParams,
-      body: Type.Object({ title: Type.Optional(Type.String({ maxLength: 200 })), archived: Type.Optional(Type.Boolean()) }),
+      body: Type.Object({
+        title: Type.Optional(Type.String({ maxLength: 200 })),
+        archived: Type.Optional(Type.Boolean()),
+        toolPolicy: Type.Optional(Type.Union([ToolPolicy, Type.Null()])),
+      }),
       response: { 200: Type.Object({ chat: Chat }), ...errorResponses },
     },
-  }, async (request) => ({ chat: await updateChat(deps.pool, deps.events, request.user.id, request.params.id, request.body) }));
+  }, async (request) => {
+    checkToolPolicy(request.body.toolPolicy, allToolNames);
+    return { chat: await updateChat(deps.pool, deps.events, request.user.id, request.params.id, request.body) };
+  });
 
   app.delete('/chats/:id', {
     schema: { summary: 'Delete a chat (its running turn is cancelled)', tags, params: IdParams, response: { 204: Type.Null(), ...errorResponses } },

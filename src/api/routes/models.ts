@@ -2,8 +2,10 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import { createModel, deleteModel, getModel, listModels, updateModel } from '../../db/models.ts';
 import { requireAdmin } from '../auth.ts';
 import type { ApiDeps } from '../deps.ts';
+import { allToolNames } from '../../tools/index.ts';
+import { checkToolPolicy } from '../../tools/actions.ts';
 import { notFound } from '../errors.ts';
-import { errorResponses, IdParams, Model, Pricing } from '../schemas.ts';
+import { errorResponses, IdParams, Model, Pricing, ToolPolicy } from '../schemas.ts';
 
 const fields = {
   providerId: Type.String({ description: 'Id of an existing provider' }),
@@ -16,6 +18,7 @@ const fields = {
   isDefault: Type.Boolean({ description: 'true makes this the default model (the previous default stops being it)' }),
   pricing: Type.Union([Pricing, Type.Null()]),
   options: Type.Record(Type.String(), Type.Unknown(), { description: 'Provider-specific options, e.g. temperature, reasoningEffort, thinking' }),
+  toolPolicy: Type.Union([ToolPolicy, Type.Null()]),
 };
 
 export const modelRoutes: FastifyPluginAsyncTypebox<{ deps: ApiDeps }> = async (app, { deps }) => {
@@ -48,10 +51,12 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ deps: ApiDeps }> = async (
         isDefault: Type.Optional(fields.isDefault),
         pricing: Type.Optional(fields.pricing),
         options: Type.Optional(fields.options),
+        toolPolicy: Type.Optional(fields.toolPolicy),
       }),
       response: { 201: Type.Object({ model: Model }), ...errorResponses },
     },
   }, async (request, reply) => {
+    checkToolPolicy(request.body.toolPolicy, allToolNames);
     const model = await createModel(deps.pool, request.body);
     return reply.code(201).send({ model });
   });
@@ -65,7 +70,10 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ deps: ApiDeps }> = async (
       body: Type.Partial(Type.Object(fields)),
       response: { 200: Type.Object({ model: Model }), ...errorResponses },
     },
-  }, async (request) => ({ model: await updateModel(deps.pool, request.params.id, request.body) }));
+  }, async (request) => {
+    checkToolPolicy(request.body.toolPolicy, allToolNames);
+    return { model: await updateModel(deps.pool, request.params.id, request.body) };
+  });
 
   app.delete('/models/:id', {
     preValidation: requireAdmin,
