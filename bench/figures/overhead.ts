@@ -17,7 +17,9 @@ import { runPlainTurns } from '../plain-loop.ts';
 import type { BenchChat, Stack } from '../stack.ts';
 import { median } from '../stats.ts';
 
-const noWake: ChatWorkflows = { wake: async () => {}, interrupt: async () => false, cancel: async () => false, isRunning: async () => false };
+const noWake: ChatWorkflows = {
+  wake: async () => {}, interrupt: async () => false, cancel: async () => false, isRunning: async () => false, answerToolCall: async () => 'not_pending',
+};
 
 export async function overheadFigures(stack: Stack): Promise<Figure[]> {
   const { opts, services, config, activityDeps } = stack;

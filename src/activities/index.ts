@@ -8,6 +8,7 @@ import type { Sandbox } from '../tools/index.ts';
 import { createToolActivity } from './tools.ts';
 import { createAgentActivities } from './agents.ts';
 import { interruptSubAgents } from '../chats/agents.ts';
+import { beginActions, endActions } from '../chats/actions.ts';
 import type { ChatWorkflows } from '../temporal/chat-workflows.ts';
 import { WRONG_DEPLOYMENT, type AdvanceChatInput, type ChatActivities, type ChatLocalActivities, type Deployed } from '../workflows/contract.ts';
 
@@ -66,5 +67,7 @@ export function createActivities(deps: ActivityDeps): ChatActivities & ChatLocal
     },
     beginAgentWait: guarded(agents.beginAgentWait),
     endAgentWait: guarded(agents.endAgentWait),
+    beginActions: guarded((input) => beginActions(deps, input)),
+    endActions: guarded((input) => endActions(deps, input)),
   };
 }

@@ -18,6 +18,8 @@ import { announceRetry, toApplicationFailure, workerShutdownFailure } from './fa
 import { buildPrompt, SUBAGENT_SYSTEM_PROMPT, SYSTEM_PROMPT } from './prompt.ts';
 import { agentPlace } from '../db/agents.ts';
 import { agentToolSpecs } from '../tools/agents.ts';
+import { actionKindOf } from '../tools/actions.ts';
+import type { ToolPolicy } from '../shared/resources.ts';
 
 export interface LlmDeps {
   config: Config;
@@ -117,7 +119,11 @@ export function contextTokensOf(u: Usage): number {
   return u.inputTokens + u.cacheReadTokens + u.cacheWriteTokens;
 }
 
-const stepToolCall = (c: ToolCallPart): StepToolCall => ({ toolCallId: c.toolCallId, name: c.name, local: isLocalTool(c.name) });
+/** A call as the workflow sees it: whether it runs locally, and whether it waits for a person first. */
+function stepToolCall(c: ToolCallPart, policy: ToolPolicy | null): StepToolCall {
+  const ask = actionKindOf(c, policy);
+  return { toolCallId: c.toolCallId, name: c.name, local: isLocalTool(c.name), ...(ask ? { ask } : {}) };
+}
 
 /**
  * An activity failure for `err`: database failures say so (a provider is not blamed for them) and
@@ -162,7 +168,7 @@ export function createLlmActivity(deps: LlmDeps) {
       const calls = done.message.parts.filter((p): p is ToolCallPart => p.type === 'tool_call');
       return {
         messageId, finishReason: done.finishReason, interrupted: done.finishReason === 'interrupted',
-        toolCalls: done.finishReason === 'interrupted' ? [] : calls.map(stepToolCall),
+        toolCalls: done.finishReason === 'interrupted' ? [] : calls.map((c) => stepToolCall(c, model?.toolPolicy ?? null)),
         contextTokens: done.message.usage ? contextTokensOf(done.message.usage) : 0,
       };
     }
@@ -227,7 +233,7 @@ export function createLlmActivity(deps: LlmDeps) {
       };
       const result: LlmStepResult = {
         messageId,
-        toolCalls: acc.toolCalls().map(stepToolCall),
+        toolCalls: acc.toolCalls().map((c) => stepToolCall(c, model.toolPolicy)),
         finishReason: acc.finishReason ?? 'stop',
         contextTokens: contextTokensOf(usage),
         interrupted: false,

@@ -11,6 +11,7 @@ import { FailedLogins, registerAuth } from './auth.ts';
 import type { ApiDeps } from './deps.ts';
 import { asHttpError, HttpError, type ErrorBody, type ErrorDetails } from './errors.ts';
 import { StreamSessions } from './stream-sessions.ts';
+import { actionRoutes } from './routes/actions.ts';
 import { chatRoutes } from './routes/chats.ts';
 import { editRoutes } from './routes/edit.ts';
 import { forkRoutes } from './routes/fork.ts';
@@ -194,6 +195,7 @@ export async function buildApi(deps: ApiDeps, options: ApiOptions = {}): Promise
     await api.register(chatRoutes, { deps });
     await api.register(messageRoutes, { deps });
     await api.register(queueRoutes, { deps });
+    await api.register(actionRoutes, { deps });
     await api.register(streamRoutes, { deps, sessions });
     await api.register(editRoutes, { deps });
     await api.register(forkRoutes, { deps });

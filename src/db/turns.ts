@@ -14,6 +14,11 @@ import { listQueue } from './queue.ts';
 import { MESSAGE_COLUMNS, toMessage } from './rows.ts';
 
 export const INTERRUPTED_RESULT = 'Interrupted before it produced a result.';
+/** The result of a call that waited for a person when its turn ended. */
+export const INTERRUPTED_ACTION_RESULT = {
+  approval: 'Interrupted before it was approved: the tool did not run.',
+  question: 'Interrupted before the user answered.',
+} as const;
 
 /** Stable id of a turn's step message, so every attempt of a step streams under the same id. */
 export function stepMessageId(chatId: string, turn: number, step: number, idx: number): string {
@@ -25,6 +30,12 @@ export function stepMessageId(chatId: string, turn: number, step: number, idx: n
  * so the next prompt is valid for every provider (each tool call must be answered).
  */
 export async function closeDanglingToolCalls(tx: PoolClient, chatId: string, turn?: number): Promise<Message[]> {
+  // Calls that still waited for a person say so (and their actions end).
+  const waited = new Map((await tx.query(
+    `UPDATE tool_actions SET state = 'interrupted', answered_at = now()
+     WHERE chat_id = $1 AND state = 'pending' AND ($2::int IS NULL OR turn = $2) RETURNING tool_call_id, kind`,
+    [chatId, turn ?? null],
+  )).rows.map((r: { tool_call_id: string; kind: 'approval' | 'question' }) => [r.tool_call_id, r.kind]));
   const { rows } = await tx.query(
     `SELECT m.turn, m.step, m.parts FROM messages m
      WHERE m.chat_id = $1 AND ($2::int IS NULL OR m.turn = $2) AND m.role = 'assistant' AND m.idx = 0
@@ -36,7 +47,9 @@ export async function closeDanglingToolCalls(tx: PoolClient, chatId: string, tur
   for (const row of rows as Array<{ turn: number; step: number; parts: MessagePart[] }>) {
     const calls = row.parts.filter((p): p is ToolCallPart => p.type === 'tool_call');
     for (const [index, call] of calls.entries()) {
-      const part: MessagePart = { type: 'tool_result', toolCallId: call.toolCallId, name: call.name, result: INTERRUPTED_RESULT, isError: true };
+      const kind = waited.get(call.toolCallId);
+      const result = kind ? INTERRUPTED_ACTION_RESULT[kind] : INTERRUPTED_RESULT;
+      const part: MessagePart = { type: 'tool_result', toolCallId: call.toolCallId, name: call.name, result, isError: true };
       const res = await tx.query(
         `INSERT INTO messages (id, chat_id, turn, step, idx, role, parts, tool_call_id)
          VALUES ($1, $2, $3, $4, $5, 'tool', $6, $7)
@@ -155,7 +168,7 @@ export async function advanceChat(
     // The queue length rides on this statement (a round trip fewer); it runs after the dequeue above,
     // and the row lock keeps the API from queueing in between.
     const updated = await tx.query(
-      `UPDATE chats SET status = $2, turn = $3, active_run_id = $4, updated_at = now(),
+      `UPDATE chats SET status = $2, turn = $3, active_run_id = $4, awaiting_action = false, updated_at = now(),
          title_auto = title_auto AND NOT $5 ${lastError !== undefined ? ', last_error = $6' : ''} WHERE id = $1
        RETURNING (SELECT count(*) FROM queued_messages WHERE chat_id = $1) AS queued`,
       [input.chatId, status, turn, began ? runId : null, generateTitle,

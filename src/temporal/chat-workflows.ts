@@ -1,8 +1,18 @@
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { WorkflowIdConflictPolicy } from '@temporalio/common';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { ApplicationFailure, WorkflowIdConflictPolicy } from '@temporalio/common';
 import {
-  CHAT_WORKFLOW_TYPE, chatWorkflowId, interruptSignal, wakeSignal, type ChatWorkflowInput, type InterruptInput,
+  ACTION_ANSWERED, ACTION_MISMATCH, ACTION_NOT_PENDING, answerToolCallUpdate, CHAT_WORKFLOW_TYPE, chatWorkflowId, interruptSignal,
+  wakeSignal, type AnswerToolCallInput, type ChatWorkflowInput, type InterruptInput,
 } from '../workflows/contract.ts';
+
+/** What the workflow said to an answer: taken, or refused by the update's validator (and why). */
+export type AnswerOutcome = 'accepted' | 'not_pending' | 'answered' | 'mismatch';
+
+/**
+ * How long an answer waits for the workflow to take it. The update needs a worker: with none
+ * running it would wait for one, and a person should hear "try again" instead of nothing.
+ */
+const ANSWER_DEADLINE_MS = 20_000;
 
 /** How the API (and CLI) drive chat workflows. Kept small so route handlers don't touch Temporal APIs. */
 export interface ChatWorkflows {
@@ -17,6 +27,8 @@ export interface ChatWorkflows {
   cancel(chatId: string): Promise<boolean>;
   /** Whether a run of the chat's workflow is open (the reconciler's question). */
   isRunning(chatId: string): Promise<boolean>;
+  /** Hands a person's answer to the paused step (the answerToolCall update). Throws when Temporal or every worker is unreachable. */
+  answerToolCall(chatId: string, answer: AnswerToolCallInput): Promise<AnswerOutcome>;
 }
 
 /**
@@ -59,6 +71,22 @@ export function createChatWorkflows(client: Client, taskQueue: string, deploymen
         return d.status.name === 'RUNNING';
       } catch (err) {
         if (err instanceof WorkflowNotFoundError) return false;
+        throw err;
+      }
+    },
+    async answerToolCall(chatId, answer) {
+      try {
+        await client.withDeadline(Date.now() + ANSWER_DEADLINE_MS, () =>
+          client.workflow.getHandle(chatWorkflowId(chatId)).executeUpdate(answerToolCallUpdate, { args: [answer] }));
+        return 'accepted';
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return 'not_pending';
+        const cause = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
+        if (cause instanceof ApplicationFailure) {
+          if (cause.type === ACTION_NOT_PENDING) return 'not_pending';
+          if (cause.type === ACTION_ANSWERED) return 'answered';
+          if (cause.type === ACTION_MISMATCH) return 'mismatch';
+        }
         throw err;
       }
     },

@@ -21,10 +21,11 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { ErrorInfo } from '../shared/types.ts';
 import { MAX_COMPACTIONS_PER_TURN, isContextLengthFailure, shouldCompact } from './compaction.ts';
 import {
+  ACTION_ANSWERED, ACTION_MISMATCH, ACTION_NOT_PENDING, answerToolCallUpdate,
   agentSettledSignal, CHAT_WORKFLOW_TYPE, chatWorkflowId, interruptSignal, RETRY, SPAWN_AGENT_TOOL, stateQuery, SUMMARY_MAX_ATTEMPTS, WAIT_AGENT_TOOL,
   wakeSignal, WRONG_DEPLOYMENT,
-  type AdvanceChatInput, type AdvanceChatResult, type ChatActivities, type ChatLocalActivities, type ChatWorkflowInput,
-  type ChatWorkflowState, type LlmStepResult, type SpawnedAgent, type StepToolCall, type ToolCallRef, type ToolCallResult,
+  type ActionKind, type AnswerToolCallInput, type AdvanceChatInput, type AdvanceChatResult, type ChatActivities, type ChatLocalActivities, type ChatWorkflowInput,
+  type ChatWorkflowState, type LlmStepResult, type SpawnedAgent, type StepRef, type StepToolCall, type ToolCallRef, type ToolCallResult,
   type TurnOutcome, type TurnSettings,
 } from './contract.ts';
 
@@ -37,7 +38,7 @@ class DeploymentMismatch extends Error {
 }
 
 // Defined in the contract, re-exported for the worker's workflow bundle and the tests.
-export { agentSettledSignal, interruptSignal, stateQuery, wakeSignal };
+export { agentSettledSignal, answerToolCallUpdate, interruptSignal, stateQuery, wakeSignal };
 
 // One retry layer: Temporal's (RETRY in the contract).
 const retry = RETRY;
@@ -61,8 +62,9 @@ const { broadcastInterrupt } = proxyLocalActivities<ChatLocalActivities>({
   retry: { ...retry, maximumAttempts: 3 },
 });
 
-// wait_agent's two short PostgreSQL reads and writes around its durable wait.
-const { beginAgentWait, endAgentWait } = proxyLocalActivities<ChatLocalActivities>({
+// The short PostgreSQL reads and writes around the durable waits: wait_agent's, and a step paused
+// for a person's answers.
+const { beginAgentWait, endAgentWait, beginActions, endActions } = proxyLocalActivities<ChatLocalActivities>({
   startToCloseTimeout: '30s',
   retry,
 });
@@ -115,11 +117,34 @@ export async function chatWorkflow(input: ChatWorkflowInput): Promise<void> {
   const background: Promise<unknown>[] = [];
   // Sub-agents' latest settled turns, as their agentSettled signals said (see waitAgent).
   const settledAgents = new Map<string, number>();
+  // The paused step's calls that wait for a person, and the answers taken so far (see awaitActions).
+  let pendingActions: Map<string, { kind: ActionKind; answer?: AnswerToolCallInput }> | undefined;
 
   setHandler(stateQuery, () => ({ ...state }));
   setHandler(wakeSignal, () => { wakeSeq++; });
   setHandler(agentSettledSignal, ({ chatId, turn }) => {
     if (turn > (settledAgents.get(chatId) ?? 0)) settledAgents.set(chatId, turn);
+  });
+  // An answer is checked here, before it is accepted: the API learns at once that a call does not
+  // wait (404) or has its answer (409), and a rejected update leaves no trace in history.
+  setHandler(answerToolCallUpdate, (answer) => {
+    const pending = pendingActions?.get(answer.toolCallId);
+    if (pending) pending.answer = answer;
+  }, {
+    validator: (answer) => {
+      const id = typeof answer?.toolCallId === 'string' ? answer.toolCallId : '';
+      const pending = pendingActions?.get(id);
+      if (!pending) throw ApplicationFailure.nonRetryable(`Tool call ${JSON.stringify(id)} does not wait for an answer.`, ACTION_NOT_PENDING);
+      if (pending.answer) throw ApplicationFailure.nonRetryable(`Tool call ${id} has its answer already.`, ACTION_ANSWERED);
+      const fits = pending.kind === 'question'
+        ? answer.decision === 'answer' && typeof answer.answerId === 'string'
+        : answer.decision === 'approve' || answer.decision === 'deny';
+      if (!fits) {
+        throw ApplicationFailure.nonRetryable(pending.kind === 'question'
+          ? `Tool call ${id} is a question: answer it (decision "answer" with a stored answerId).`
+          : `Tool call ${id} waits for an approval: decision "approve" or "deny".`, ACTION_MISMATCH);
+      }
+    },
   });
   setHandler(interruptSignal, (request) => {
     if (!turnScope || turnScope.consideredCancelled) return;
@@ -279,6 +304,36 @@ export async function chatWorkflow(input: ChatWorkflowInput): Promise<void> {
     return local(() => endAgentWait({ ...ref, wait, timedOut: !settled }));
   }
 
+  /**
+   * A step whose calls include some that wait for a person pauses before running any of them, for
+   * as long as PARLEY_ACTION_TIMEOUT_MS: a durable wait, free while it lasts, that survives restarts
+   * (the answers are updates in history). Returns the calls to run now: those that needed no answer
+   * and the approved ones. An interrupt cancels the wait like any step; the turn's settling gives the
+   * pending calls their "interrupted" results.
+   */
+  async function awaitActions(ref: StepRef, calls: StepToolCall[]): Promise<StepToolCall[]> {
+    const asked = calls.filter((c) => c.ask);
+    // Open before beginActions commits: an answer sent the moment the API can see the action is
+    // accepted, not refused.
+    const pending = new Map(asked.map((c) => [c.toolCallId, { kind: c.ask! } as { kind: ActionKind; answer?: AnswerToolCallInput }]));
+    pendingActions = pending;
+    state.status = 'requires_action';
+    try {
+      const { timeoutMs } = await local(() => beginActions({ ...ref, actions: asked.map((c) => ({ toolCallId: c.toolCallId, kind: c.ask! })) }));
+      await condition(() => [...pending.values()].every((a) => a.answer), timeoutMs);
+    } finally {
+      // Closed before the results are stored: a late answer is refused, never accepted and lost.
+      pendingActions = undefined;
+      state.status = 'running';
+    }
+    const answers = [...pending.entries()].map(([toolCallId, a]) => ({
+      toolCallId,
+      ...(a.answer ? { decision: a.answer.decision, ...(a.answer.answerId !== undefined ? { answerId: a.answer.answerId } : {}) } : {}),
+    }));
+    const { approved } = await local(() => endActions({ ...ref, answers }));
+    return calls.filter((c) => !c.ask || approved.includes(c.toolCallId));
+  }
+
   async function runManualCompaction(turn: number, afterStep: number, settings: TurnSettings): Promise<{ outcome: TurnOutcome; error?: ErrorInfo }> {
     state.turn = turn;
     state.status = 'running';
@@ -344,8 +399,12 @@ export async function chatWorkflow(input: ChatWorkflowInput): Promise<void> {
           state.lastContextTokens = result.contextTokens;
           if (result.interrupted) return { outcome: 'interrupted' };
           if (result.toolCalls.length > 0) {
+            const toRun = result.toolCalls.some((c) => c.ask) ? await awaitActions(ref, result.toolCalls) : result.toolCalls;
             // Independent calls run in parallel; results are stored by call index, so order is kept.
-            const results = await Promise.all(result.toolCalls.map((call, index) => runToolCall(call, { ...ref, index, toolCallId: call.toolCallId })));
+            const results = await Promise.all(toRun.map((call) => {
+              const index = result.toolCalls.indexOf(call);
+              return runToolCall(call, { ...ref, index, toolCallId: call.toolCallId });
+            }));
             if (results.some((r) => r.interrupted)) return { outcome: 'interrupted' };
           }
           const final = result.toolCalls.length === 0;

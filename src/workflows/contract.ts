@@ -3,7 +3,7 @@
 // Imported by the workflow, the activities and the Temporal client alike; it holds names, types and
 // constants only, so workflow code may import it. Everything here crosses Temporal's history, so it
 // carries ids and small metadata only: message content, tool arguments and results stay in PostgreSQL.
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { ChatStatus, ErrorInfo } from '../shared/types.ts';
 
 // ---- The workflow and its messages ----
@@ -35,7 +35,7 @@ export interface InterruptInput {
 
 /** Answer of the `state` query. */
 export interface ChatWorkflowState {
-  status: 'starting' | 'running' | 'waiting' | 'error' | 'completed';
+  status: 'starting' | 'running' | 'requires_action' | 'waiting' | 'error' | 'completed';
   turn: number;
   step: number;
   queueLength: number;
@@ -60,6 +60,31 @@ export interface AgentSettledInput {
   turn: number;
 }
 export const agentSettledSignal = defineSignal<[AgentSettledInput]>('agentSettled');
+
+/**
+ * A person's answer to one pending action of a paused step (status requires_action): approve or deny
+ * a call the tool policy asks about, or answer an ask_user_question. Only ids cross history: a
+ * denial's reason or a question's answer is stored in PostgreSQL first (tool_action_answers) and
+ * named by `answerId`. `temporal workflow update execute --name answerToolCall --input
+ * '{"toolCallId": "…", "decision": "approve"}'` works too.
+ */
+export interface AnswerToolCallInput {
+  toolCallId: string;
+  decision: ActionDecision;
+  /** The stored reason (deny, optional) or answer (required for `answer`). */
+  answerId?: string;
+}
+export type ActionKind = 'approval' | 'question';
+export type ActionDecision = 'approve' | 'deny' | 'answer';
+/**
+ * Rejected by the update's validator (ApplicationFailure types): the call does not wait for an
+ * answer (never did, or the wait ended), it has its answer already, or the answer does not fit
+ * its kind (a decision for a question, an answer for an approval).
+ */
+export const ACTION_NOT_PENDING = 'action_not_pending';
+export const ACTION_ANSWERED = 'action_answered';
+export const ACTION_MISMATCH = 'action_mismatch';
+export const answerToolCallUpdate = defineUpdate<void, [AnswerToolCallInput]>('answerToolCall');
 
 // ---- Tools the workflow takes part in ----
 
@@ -148,6 +173,11 @@ export interface StepToolCall {
   name: string;
   /** Run as a local activity (a fast workspace tool). Absent in histories recorded before it existed. */
   local?: boolean;
+  /**
+   * The call waits for a person before the step's calls run (the tool policy asks, or it is an
+   * ask_user_question). Absent in histories recorded before approvals existed: they never pause.
+   */
+  ask?: ActionKind;
 }
 
 export interface LlmStepResult {
@@ -196,6 +226,24 @@ export interface EndAgentWaitInput extends ToolCallRef {
   timedOut: boolean;
 }
 
+/** A paused step's calls that wait for a person. */
+export interface BeginActionsInput extends StepRef {
+  actions: Array<{ toolCallId: string; kind: ActionKind }>;
+}
+export interface BeginActionsResult {
+  /** How long the pause lasts at most (PARLEY_ACTION_TIMEOUT_MS, read when it began). */
+  timeoutMs: number;
+}
+
+export interface EndActionsInput extends StepRef {
+  /** Each pending call and the answer the workflow took; an answer left out timed out. */
+  answers: Array<{ toolCallId: string; decision?: ActionDecision; answerId?: string }>;
+}
+export interface EndActionsResult {
+  /** The approved calls: they run now. Every other asked call has its result stored already. */
+  approved: string[];
+}
+
 export interface BroadcastInterruptInput { chatId: string; turn: number }
 
 export type CompactionReason = 'threshold' | 'context_length' | 'manual';
@@ -231,4 +279,8 @@ export interface ChatLocalActivities {
   beginAgentWait(input: ToolCallRef): Promise<BeginAgentWaitResult>;
   /** wait_agent, after the wait: records the child's status and report (or the timeout) as the result. */
   endAgentWait(input: EndAgentWaitInput): Promise<ToolCallResult>;
+  /** A step pauses for a person: stores the pending actions, shows requires_action, sends action_required. */
+  beginActions(input: BeginActionsInput): Promise<BeginActionsResult>;
+  /** The pause ended (all answered, or timed out): stores the results of denied, answered and unanswered calls. */
+  endActions(input: EndActionsInput): Promise<EndActionsResult>;
 }

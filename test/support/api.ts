@@ -11,7 +11,8 @@ import type { User } from '../../src/db/rows.ts';
 import { createPgEventHub } from '../../src/events/pg-event-hub.ts';
 import { createPgEventLog } from '../../src/events/pg-event-log.ts';
 import type { ChatEvent } from '../../src/shared/types.ts';
-import type { ChatWorkflows } from '../../src/temporal/chat-workflows.ts';
+import type { AnswerOutcome, ChatWorkflows } from '../../src/temporal/chat-workflows.ts';
+import type { AnswerToolCallInput } from '../../src/workflows/contract.ts';
 import { createTestDatabase } from './db.ts';
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -21,7 +22,8 @@ export type WorkflowCall =
   | { op: 'wake'; chat: { id: string; ownerId: string; model?: string | null } }
   | { op: 'interrupt'; chatId: string; turn: number; reason?: string | undefined }
   | { op: 'cancel'; chatId: string }
-  | { op: 'isRunning'; chatId: string };
+  | { op: 'isRunning'; chatId: string }
+  | { op: 'answerToolCall'; chatId: string; answer: AnswerToolCallInput };
 
 export interface FakeWorkflows extends ChatWorkflows {
   calls: WorkflowCall[];
@@ -29,6 +31,8 @@ export interface FakeWorkflows extends ChatWorkflows {
   failWith: Error | null;
   /** What interrupt/cancel answer (true: a workflow was running). */
   running: boolean;
+  /** What answerToolCall answers. */
+  answerOutcome: AnswerOutcome;
 }
 
 export function createFakeWorkflows(): FakeWorkflows {
@@ -36,6 +40,7 @@ export function createFakeWorkflows(): FakeWorkflows {
     calls: [],
     failWith: null,
     running: true,
+    answerOutcome: 'accepted',
     async wake(chat) {
       fake.calls.push({ op: 'wake', chat });
       if (fake.failWith) throw fake.failWith;
@@ -54,6 +59,11 @@ export function createFakeWorkflows(): FakeWorkflows {
       fake.calls.push({ op: 'isRunning', chatId });
       if (fake.failWith) throw fake.failWith;
       return fake.running;
+    },
+    async answerToolCall(chatId, answer) {
+      fake.calls.push({ op: 'answerToolCall', chatId, answer });
+      if (fake.failWith) throw fake.failWith;
+      return fake.answerOutcome;
     },
   };
   return fake;

@@ -27,6 +27,7 @@ const down: ChatWorkflows = {
   interrupt: async () => { throw new Error('down'); },
   cancel: async () => { throw new Error('down'); },
   isRunning: async () => { throw new Error('down'); },
+  answerToolCall: async () => { throw new Error('down'); },
 };
 
 test('a chat saved while Temporal is down answers 503 naming it, and a reconciler pass starts its turn', async () => {
