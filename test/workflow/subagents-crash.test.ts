@@ -6,7 +6,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { agentRequest, isSubAgentRequest } from '../support/agents.ts';
 import { reply, text, toolCall } from '../support/fake-providers.ts';
 import { startStack, type Stack } from '../support/stack.ts';
-import { startWorkerProcess } from '../support/worker-process.ts';
+import { killProcess, startWorkerProcess } from '../support/worker-process.ts';
 
 let stack: Stack;
 let proc: ChildProcess | undefined;
@@ -47,9 +47,7 @@ test.each(['SIGTERM', 'SIGKILL'] as const)('%s of the worker while a parent wait
   expect(childId, worker.output()).not.toBe('');
 
   await stack.startWorker();
-  const exited = new Promise((r) => worker.proc.once('exit', r));
-  worker.proc.kill(signal);
-  await exited;
+  await killProcess(worker, signal);
 
   await stack.waitForStatus(childId, 'waiting', 90_000);
   await stack.waitForStatus(parentId, 'waiting', 90_000);
